@@ -1,0 +1,67 @@
+"""Async Python SDK for the BSG one-api Contacts family.
+
+>>> async with bsg_async.Client(api_key="live_...") as client:
+...     async for contact in client.contacts.list():
+...         print(contact.id, contact.phone)
+"""
+
+from bsg_async._client import DEFAULT_BASE_URL, Client, InsecureTransportWarning
+from bsg_async._clock import Clock
+from bsg_async._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BSGError,
+    DecodeError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from bsg_async._pagination import Paginator
+from bsg_async.models import (
+    Contact,
+    ContactField,
+    ContactFieldType,
+    ContactList,
+    HlrStatus,
+    Page,
+    StoplistEntry,
+    StoplistType,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BSGError",
+    "BadRequestError",
+    "Client",
+    "Clock",
+    "Contact",
+    "ContactField",
+    "ContactFieldType",
+    "ContactList",
+    "DecodeError",
+    "HlrStatus",
+    "InsecureTransportWarning",
+    "InvalidRequestError",
+    "NotFoundError",
+    "Page",
+    "Paginator",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "StoplistEntry",
+    "StoplistType",
+    "UnprocessableEntityError",
+    "__version__",
+]

@@ -1,0 +1,163 @@
+"""Client-wide pacing as a transport: in-flight cap, token bucket, shared pause.
+
+Every request through one ``RateLimitTransport`` (that is, every task using
+one client) shares three things:
+
+* a cap on requests in flight, held until the answer's body is closed, so the
+  connection pool below never sees more waiters than it has connections;
+* a token bucket of ``rate`` requests per second with a small burst;
+* a pause: an answer with ``Retry-After`` (429 or 503) stops every task until
+  the server's time is up, so concurrent tasks do not stampede.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+
+from bsg_async._errors import parse_retry_after
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+__all__ = ["RateLimitTransport", "TokenBucket"]
+
+_PAUSING_STATUSES = frozenset({429, 503})
+
+
+class TokenBucket:
+    """A reserving token bucket: each caller is told exactly how long to wait.
+
+    Tokens may go negative; a negative balance is a queue of reservations,
+    so concurrent callers get distinct, evenly spaced send times.
+
+    Args:
+        rate: Tokens added per second.
+        burst: Most tokens held at once (requests allowed back to back).
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._last: float | None = None
+
+    def reserve(self, now: float) -> float:
+        """Take one token at time ``now``; return the seconds to wait for it."""
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= 1
+        if self._tokens >= 0:
+            return 0.0
+        return -self._tokens / self.rate
+
+
+def default_burst(rate: float) -> float:
+    """Burst allowed for a rate: a tenth of a second's worth, at least one."""
+    return max(1.0, math.floor(rate / 10))
+
+
+class _SlotReleasingStream(httpx.AsyncByteStream):
+    """Response body that gives the in-flight slot back when closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._give_back()
+
+    def _give_back(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+
+class RateLimitTransport(httpx.AsyncBaseTransport):
+    """Pace requests sent through the wrapped transport.
+
+    Args:
+        transport: The transport to send through.
+        rate: Requests per second for everything using this transport
+            (None: unlimited).
+        max_concurrency: Most requests in flight at once.
+        burst: Requests allowed back to back (default: ``default_burst``).
+        clock: Monotonic seconds (injected in tests).
+        sleep: Awaitable sleep (injected in tests).
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        rate: float | None = None,
+        max_concurrency: int = 16,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
+    ) -> None:
+        self._transport = transport
+        self._bucket = (
+            None if rate is None else TokenBucket(rate, burst or default_burst(rate))
+        )
+        self._slots = anyio.Semaphore(max_concurrency)
+        self.max_concurrency = max_concurrency
+        self._clock = clock
+        self._sleep = sleep
+        self._paused_until = 0.0
+
+    @property
+    def in_flight(self) -> int:
+        """Requests currently holding a slot."""
+        return self.max_concurrency - self._slots.value
+
+    def pause(self, seconds: float) -> None:
+        """Hold back every request for ``seconds`` from now."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    async def _wait_for_pause(self) -> None:
+        while (remaining := self._paused_until - self._clock()) > 0:
+            await self._sleep(remaining)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Wait for a slot, a token and the end of any pause; then send."""
+        await self._wait_for_pause()
+        await self._slots.acquire()
+        try:
+            if self._bucket is not None:
+                wait = self._bucket.reserve(self._clock())
+                if wait > 0:
+                    await self._sleep(wait)
+            await self._wait_for_pause()
+            response = await self._transport.handle_async_request(request)
+        except BaseException:
+            self._slots.release()
+            raise
+        if response.status_code in _PAUSING_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after:
+                self.pause(retry_after)
+        stream = response.stream
+        if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover - sync body
+            self._slots.release()
+            return response
+        response.stream = _SlotReleasingStream(stream, self._slots.release)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._transport.aclose()

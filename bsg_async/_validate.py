@@ -1,0 +1,119 @@
+"""Argument checks shared by the resources; each failure is InvalidRequestError.
+
+They run before anything is sent, so a bad argument never costs a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from bsg_async._errors import InvalidRequestError
+from bsg_async.models import StoplistType
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "MIN_PAGE_SIZE",
+    "check_fields",
+    "check_id",
+    "check_ids",
+    "check_limit",
+    "check_offset",
+    "check_page_size",
+    "check_phone",
+    "check_stoplist_type",
+]
+
+MIN_PHONE = 100_000_000  # 9 digits
+MAX_PHONE = 999_999_999_999_999  # 15 digits
+MIN_PAGE_SIZE = 15
+MAX_PAGE_SIZE = 500
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_phone(phone: object, name: str = "phone") -> int:
+    """A phone number: an int of 9 to 15 digits, in international form."""
+    if not _is_int(phone):
+        raise InvalidRequestError(f"{name} must be an int of 9 to 15 digits, got {phone!r}")
+    assert isinstance(phone, int)  # noqa: S101 - narrowing for the type checker
+    if not MIN_PHONE <= phone <= MAX_PHONE:
+        raise InvalidRequestError(f"{name} must have 9 to 15 digits, got {phone}")
+    return phone
+
+
+def check_id(value: object, name: str) -> int:
+    """An object id: an int >= 1."""
+    if not _is_int(value) or value < 1:  # type: ignore[operator]
+        raise InvalidRequestError(f"{name} must be an int >= 1, got {value!r}")
+    assert isinstance(value, int)  # noqa: S101
+    return value
+
+
+def check_ids(values: Iterable[object] | None, name: str, *, max_items: int | None = None) -> list[int]:
+    """A collection of object ids (duplicates kept, order kept)."""
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidRequestError(f"{name} must be a collection of ints, got {values!r}")
+    ids = [check_id(value, f"each of {name}") for value in values]
+    if max_items is not None and len(ids) > max_items:
+        raise InvalidRequestError(f"{name} takes at most {max_items} ids, got {len(ids)}")
+    return ids
+
+
+def check_page_size(page_size: object) -> int:
+    """A page size the API accepts: 15 to 500."""
+    if not _is_int(page_size) or not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:  # type: ignore[operator]
+        raise InvalidRequestError(
+            f"page_size must be an int from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, got {page_size!r}"
+        )
+    assert isinstance(page_size, int)  # noqa: S101
+    return page_size
+
+
+def check_offset(offset: object) -> int:
+    """A paging offset: an int >= 0."""
+    if not _is_int(offset) or offset < 0:  # type: ignore[operator]
+        raise InvalidRequestError(f"offset must be an int >= 0, got {offset!r}")
+    assert isinstance(offset, int)  # noqa: S101
+    return offset
+
+
+def check_limit(limit: object) -> int | None:
+    """A cap on items returned: None (no cap) or an int >= 0."""
+    if limit is None:
+        return None
+    if not _is_int(limit) or limit < 0:  # type: ignore[operator]
+        raise InvalidRequestError(f"limit must be None or an int >= 0, got {limit!r}")
+    assert isinstance(limit, int)  # noqa: S101
+    return limit
+
+
+def check_stoplist_type(value: object) -> StoplistType:
+    """A stop-list type: sms, viber, rcs or whatsapp."""
+    if isinstance(value, str):
+        try:
+            return StoplistType(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(t.value for t in StoplistType)
+    raise InvalidRequestError(f"stop-list type must be one of {allowed}; got {value!r}")
+
+
+def check_fields(fields: object) -> list[dict[str, object]]:
+    """Custom field values ``{field_id: value}`` as the API's request pairs."""
+    if fields is None:
+        return []
+    if not isinstance(fields, Mapping):
+        raise InvalidRequestError(f"fields must be a mapping of field id to value, got {fields!r}")
+    pairs: list[dict[str, object]] = []
+    for key, value in fields.items():
+        field_id = check_id(key, "a custom field id")
+        if not isinstance(value, str):
+            raise InvalidRequestError(
+                f"custom field {field_id} must have a str value, got {value!r}"
+            )
+        pairs.append({"id": field_id, "value": value})
+    return pairs

@@ -1,0 +1,6 @@
+"""One module per API resource; each turns calls into requests and answers into models."""
+
+from bsg_async.resources.contacts import Contacts
+from bsg_async.resources.stoplist import Stoplist
+
+__all__ = ["Contacts", "Stoplist"]
