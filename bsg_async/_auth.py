@@ -98,8 +98,6 @@ class JWTAuth(httpx.Auth):
         clock: Wall-clock seconds since the epoch (compared with ``exp``).
     """
 
-    requires_response_body = True
-
     def __init__(
         self,
         api_key: Secret,
@@ -217,6 +215,7 @@ class JWTAuth(httpx.Auth):
                     outgoing = await obtain.__anext__()
                     while True:
                         incoming = yield outgoing
+                        await incoming.aread()
                         outgoing = await obtain.asend(incoming)
                 except StopAsyncIteration:
                     pass

@@ -9,6 +9,7 @@ as a bool or 0/1; ``fields`` as ``{"<id>": value}``, ``[]``, or a list of
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,11 +17,12 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from bsg_async.models import Page
+from bsg_async.models import ContactFieldType, HlrStatus, Page, StoplistType
 
 __all__ = ["ShapeError", "converter", "loads", "make_converter", "read_data", "read_page"]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
 
 try:  # orjson, when installed (the "fast" extra), decodes pages about twice as fast
     import orjson
@@ -83,6 +85,12 @@ def _to_datetime(value: object, _: object = None) -> datetime:
     raise TypeError(f"expected a datetime like 'Y-m-d H:i:s', got {value!r}")
 
 
+def _to_enum(value: object, cls: type[E]) -> E:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string for {cls.__name__}, got {value!r}")
+    return cls(value)
+
+
 def _field_value(value: object) -> str | None:
     return None if value is None else _to_str(value)
 
@@ -112,6 +120,9 @@ def configure_converter(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(bool, _to_bool)
     conv.register_structure_hook(str, _to_str)
     conv.register_structure_hook(datetime, _to_datetime)
+    for enum_type in (HlrStatus, ContactFieldType, StoplistType):
+        # Registered per class: the str hook would otherwise win by subclassing.
+        conv.register_structure_hook(enum_type, _to_enum)
     fields_type = Mapping[int, str | None]
     conv.register_structure_hook_func(lambda t: t == fields_type, _to_fields)
 
@@ -126,9 +137,15 @@ def make_converter() -> cattrs.Converter:
 converter = make_converter()
 
 
+def _format(exc: BaseException, _: type | None) -> str:
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    return str(exc) or type(exc).__name__
+
+
 def _explain(exc: Exception, what: str) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
-        problems = cattrs.transform_error(exc, path=what)
+        problems = cattrs.transform_error(exc, path=what, format_exception=_format)
         return "; ".join(problems)
     return f"{exc} @ {what}"
 

@@ -1,0 +1,37 @@
+"""Shared fixtures: both anyio backends, a fake clock, a mocked API, a client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import respx
+
+import bsg_async
+from tests.helpers import BASE, KEY, FakeClock, make_jwt
+
+
+@pytest.fixture(scope="session", params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def api(clock: FakeClock) -> Iterator[respx.MockRouter]:
+    """The API mocked at the httpcore level, with a login that always works."""
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.post("/auth/login", name="login").respond(
+            200, json={"bearer": make_jwt(clock.now + 3600)}
+        )
+        yield router
+
+
+@pytest.fixture
+async def client(clock: FakeClock, api: respx.MockRouter) -> AsyncIterator[bsg_async.Client]:
+    async with bsg_async.Client(KEY, clock=clock) as c:
+        yield c

@@ -1,0 +1,62 @@
+"""Helpers shared by the tests: JWTs, a fake clock, API-shaped bodies."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import anyio.lowlevel
+
+import bsg_async
+
+BASE = "https://one-api.bsg.world/api"
+KEY = "live_s3cr3t_KEY_0123456789"
+
+
+def make_jwt(exp: float | None, subject: str = "acct") -> str:
+    """An unsigned JWT whose payload carries ``exp`` (the SDK never verifies)."""
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims: dict[str, object] = {"sub": subject}
+    if exp is not None:
+        claims["exp"] = exp
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+class FakeClock(bsg_async.Clock):
+    """Time that moves only when the code under test sleeps."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+        await anyio.lowlevel.checkpoint()
+
+    def jitter(self) -> float:
+        return 1.0
+
+
+def contact_json(contact_id: int, **extra: object) -> dict[str, object]:
+    """A contact as the API answers it (shape of the spec's 'single' example)."""
+    body: dict[str, object] = {
+        "id": contact_id,
+        "phone": 380_000_000_000 + contact_id,
+        "fields": [],
+        "groups": [],
+        "hlr_status": "unknown",
+        "hlr_last_check": None,
+        "created_at": "2025-03-10 13:53:05",
+    }
+    body.update(extra)
+    return body
