@@ -3,8 +3,8 @@
 Every request through one ``RateLimitTransport`` (that is, every task using
 one client) shares three things:
 
-* a cap on requests in flight, held until the answer's body is closed, so the
-  connection pool below never sees more waiters than it has connections;
+* a cap on requests in flight, held until the answer's body has been read, so
+  the connection pool below never sees more waiters than it has connections;
 * a token bucket of ``rate`` requests per second with a small burst;
 * a pause: an answer with ``Retry-After`` (429 or 503) stops every task until
   the server's time is up, so concurrent tasks do not stampede.
@@ -22,7 +22,7 @@ import httpx
 from bsg_async._errors import parse_retry_after
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["RateLimitTransport", "TokenBucket"]
 
@@ -62,29 +62,6 @@ class TokenBucket:
 def default_burst(rate: float) -> float:
     """Burst allowed for a rate: a tenth of a second's worth, at least one."""
     return max(1.0, math.floor(rate / 10))
-
-
-class _SlotReleasingStream(httpx.AsyncByteStream):
-    """Response body that gives the in-flight slot back when closed."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
-        self._stream = stream
-        self._release: Callable[[], None] | None = release
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            self._give_back()
-
-    def _give_back(self) -> None:
-        release, self._release = self._release, None
-        if release is not None:
-            release()
 
 
 class RateLimitTransport(httpx.AsyncBaseTransport):
@@ -136,26 +113,25 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Wait for a slot, a token and the end of any pause; then send."""
         await self._wait_for_pause()
-        await self._slots.acquire()
-        try:
+        async with self._slots:
             if self._bucket is not None:
                 wait = self._bucket.reserve(self._clock())
                 if wait > 0:
                     await self._sleep(wait)
             await self._wait_for_pause()
             response = await self._transport.handle_async_request(request)
-        except BaseException:
-            self._slots.release()
-            raise
+            try:
+                # The body is read while the slot is held: a request counts as
+                # in flight until its answer is complete, and the connection is
+                # back in the pool before the next waiter starts.
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
         if response.status_code in _PAUSING_STATUSES:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             if retry_after:
                 self.pause(retry_after)
-        stream = response.stream
-        if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover - sync body
-            self._slots.release()
-            return response
-        response.stream = _SlotReleasingStream(stream, self._slots.release)
         return response
 
     async def aclose(self) -> None:

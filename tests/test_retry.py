@@ -1,0 +1,181 @@
+"""Retry: the pure backoff maths, and the transport over respx with injected time."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+import bsg_async
+from bsg_async._retry import RetryPolicy, backoff_delay, never_reached_server
+from tests.helpers import FakeClock, contact_json
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("retry_number", "retry_after", "jitter", "expected"),
+    [
+        (0, None, 1.0, 0.5),
+        (1, None, 1.0, 1.0),
+        (2, None, 1.0, 2.0),
+        (0, None, 0.0, 0.25),
+        (2, None, 0.5, 1.5),
+        (10, None, 1.0, 30.0),  # capped by max_backoff
+        (0, 7.0, 0.0, 7.0),  # Retry-After wins
+        (3, 500.0, 1.0, 120.0),  # Retry-After capped
+        (0, 0.0, 1.0, 0.0),
+    ],
+)
+def test_backoff_delay(
+    retry_number: int, retry_after: float | None, jitter: float, expected: float
+) -> None:
+    """Exponential backoff with equal jitter; Retry-After overrides it."""
+    assert expected == backoff_delay(RetryPolicy(backoff=0.5), retry_number, retry_after, jitter)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (httpx.ConnectError("refused"), True),
+        (httpx.ConnectTimeout("slow"), True),
+        (httpx.PoolTimeout("pool"), True),
+        (httpx.ReadTimeout("read"), False),
+        (httpx.ReadError("reset"), False),
+        (httpx.RemoteProtocolError("closed"), False),
+        (httpx.WriteError("pipe"), False),
+    ],
+)
+def test_never_reached_server(exc: httpx.TransportError, expected: bool) -> None:
+    """Only connect-phase failures prove a request was never sent."""
+    assert expected is never_reached_server(exc)
+
+
+async def test_retries_5xx_with_exact_delays(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """500, 502, 503 then 200: three retries after 0.5, 1 and 2 seconds."""
+    route = api.get("/contacts/1").mock(
+        side_effect=[
+            httpx.Response(500),
+            httpx.Response(502, text="<html>bad gateway</html>"),
+            httpx.Response(503),
+            httpx.Response(200, json={"data": contact_json(1)}),
+        ]
+    )
+    assert 1 == (await client.contacts.get(1)).id
+    assert 4 == route.call_count
+    assert [0.5, 1.0, 2.0] == clock.sleeps
+
+
+async def test_gives_up_after_max_retries(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """Four 503s: the fourth surfaces as ServerError with retries_taken=3."""
+    route = api.get("/contacts/1").respond(503, text="<html><body>Service down</body></html>",
+                                           headers={"content-type": "text/html"})
+    with pytest.raises(bsg_async.ServerError) as info:
+        await client.contacts.get(1)
+    assert (4, 3, 503) == (route.call_count, info.value.retries_taken, info.value.status_code)
+    assert "non-JSON body (text/html" in info.value.message
+    assert "Service down" in str(info.value)
+    assert [0.5, 1.0, 2.0] == clock.sleeps
+
+
+async def test_retry_after_is_honoured(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A 429 with Retry-After: 7 waits exactly 7 seconds before retrying."""
+    route = api.get("/contacts/1").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}, json={"message": "slow down"}),
+            httpx.Response(200, json={"data": contact_json(1)}),
+        ]
+    )
+    await client.contacts.get(1)
+    assert 2 == route.call_count
+    # The shared pause and the retry delay describe the same 7 s: slept once.
+    assert [7.0] == clock.sleeps
+
+
+async def test_connection_errors_are_retried(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """Read errors and timeouts on a GET are retried like 5xx."""
+    route = api.get("/contacts/1").mock(
+        side_effect=[
+            httpx.ReadError("reset"),
+            httpx.ReadTimeout("slow"),
+            httpx.Response(200, json={"data": contact_json(1)}),
+        ]
+    )
+    await client.contacts.get(1)
+    assert (3, [0.5, 1.0]) == (route.call_count, clock.sleeps)
+
+
+async def test_timeout_after_retries_is_typed(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A timeout that outlasts the retries is APITimeoutError with the count."""
+    api.get("/contacts/1").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(bsg_async.APITimeoutError) as info:
+        await client.contacts.get(1)
+    assert isinstance(info.value, bsg_async.APIConnectionError)
+    assert (3, False) == (info.value.retries_taken, info.value.may_have_been_applied)
+    assert "GET /api/contacts/1 timed out: ReadTimeout" in str(info.value)
+
+
+async def test_create_not_retried_after_read_timeout(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """POST /contacts is not repeated after a read timeout: it may have been applied."""
+    route = api.post("/contacts").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(bsg_async.APITimeoutError) as info:
+        await client.contacts.create(phone=61401629754)
+    assert (1, 0, True) == (
+        route.call_count, info.value.retries_taken, info.value.may_have_been_applied
+    )
+    assert "may have been applied" in str(info.value)
+    assert [] == clock.sleeps
+
+
+async def test_create_not_retried_after_500(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A 5xx on create surfaces at once, flagged as possibly applied."""
+    route = api.post("/contacts").respond(500, json={"message": "Server Error"})
+    with pytest.raises(bsg_async.ServerError) as info:
+        await client.contacts.create(phone=61401629754)
+    assert (1, True) == (route.call_count, info.value.may_have_been_applied)
+
+
+async def test_create_retried_after_connect_error(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A connect error proves the POST never left: it is retried."""
+    route = api.post("/contacts").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(201, json={"data": contact_json(3)})]
+    )
+    assert 3 == (await client.contacts.create(phone=61401629754)).id
+    assert (2, [0.5]) == (route.call_count, clock.sleeps)
+
+
+async def test_max_retries_zero(api: respx.MockRouter, clock: FakeClock) -> None:
+    """max_retries=0 sends once."""
+    route = api.get("/contacts/1").respond(502)
+    async with bsg_async.Client("live_k", max_retries=0, clock=clock) as client:
+        with pytest.raises(bsg_async.ServerError):
+            await client.contacts.get(1)
+    assert (1, []) == (route.call_count, clock.sleeps)
+
+
+async def test_4xx_is_not_retried(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """400 and 403 are final."""
+    bad = api.get("/contacts/1").respond(400, json={"message": "Bad", "errors": {"id": ["no"]}})
+    denied = api.get("/contacts/2").respond(403, json={"message": "Forbidden"})
+    with pytest.raises(bsg_async.BadRequestError) as info:
+        await client.contacts.get(1)
+    assert {"id": ["no"]} == info.value.errors
+    with pytest.raises(bsg_async.PermissionDeniedError):
+        await client.contacts.get(2)
+    assert (1, 1) == (bad.call_count, denied.call_count)
