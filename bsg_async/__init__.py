@@ -37,7 +37,6 @@ from bsg_async.models import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_BASE_URL",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
@@ -50,6 +49,7 @@ __all__ = [
     "ContactField",
     "ContactFieldType",
     "ContactList",
+    "DEFAULT_BASE_URL",
     "DecodeError",
     "HlrStatus",
     "InsecureTransportWarning",

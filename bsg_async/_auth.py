@@ -137,9 +137,7 @@ class JWTAuth(httpx.Auth):
             self._refresh_at = self._expires_at - margin
 
     def _login_request(self) -> httpx.Request:
-        request = httpx.Request(
-            "POST", self._login_url, json={"api_key": self._api_key.reveal()}
-        )
+        request = httpx.Request("POST", self._login_url, json={"api_key": self._api_key.reveal()})
         request.extensions["bsg_idempotent"] = True
         return request
 
@@ -161,9 +159,7 @@ class JWTAuth(httpx.Auth):
         bearer = body.get("bearer") if isinstance(body, dict) else None
         return bearer if isinstance(bearer, str) and bearer else None
 
-    async def _obtain(
-        self, stale: Secret | None
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def _obtain(self, stale: Secret | None) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Make sure a usable token is stored, yielding the requests that takes.
 
         ``stale`` is the token a request was refused with: when another task

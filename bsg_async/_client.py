@@ -251,9 +251,7 @@ class Client:
         idempotent: bool | None = None,
     ) -> T:
         """Send one request; return ``parse(body)`` or raise the matching error."""
-        request = self._http.build_request(
-            method, path.lstrip("/"), params=params, json=json
-        )
+        request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
         if idempotent is not None:
             request.extensions["bsg_idempotent"] = idempotent
         started = time.perf_counter()

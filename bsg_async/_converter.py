@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ __all__ = ["ShapeError", "converter", "loads", "make_converter", "read_data", "r
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 
+loads: Callable[[bytes], Any]
 try:  # orjson, when installed (the "fast" extra), decodes pages about twice as fast
     import orjson
 

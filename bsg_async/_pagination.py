@@ -17,9 +17,9 @@ from bsg_async._validate import MIN_PAGE_SIZE
 from bsg_async.models import Page
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
-__all__ = ["Paginator"]
+__all__ = ["ItemIterator", "PageIterator", "Paginator"]
 
 T = TypeVar("T")
 
@@ -49,40 +49,89 @@ class Paginator(Generic[T]):
         self.limit = limit
 
     def __repr__(self) -> str:
-        return (
-            f"Paginator(page_size={self.page_size}, offset={self.offset}, limit={self.limit})"
-        )
+        return f"Paginator(page_size={self.page_size}, offset={self.offset}, limit={self.limit})"
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
-        """Yield pages one after another until ``total`` is exhausted."""
-        offset = self.offset
-        remaining = self.limit
-        while remaining is None or remaining > 0:
-            ask = self.page_size if remaining is None else max(
-                MIN_PAGE_SIZE, min(self.page_size, remaining)
-            )
-            try:
-                page = await self._fetch(offset, ask)
-            except BSGError as exc:
-                exc.offset = offset
-                raise
-            received = len(page.items)
-            items = page.items if remaining is None else page.items[:remaining]
-            if not items:
-                return
-            yield Page(items=items, offset=offset, total=page.total)
-            offset += received
-            if remaining is not None:
-                remaining -= len(items)
-            if received < ask or offset >= page.total:
-                return
+    def pages(self) -> PageIterator[T]:
+        """Iterate over pages one after another until ``total`` is exhausted."""
+        return PageIterator(self)
 
-    async def __aiter__(self) -> AsyncIterator[T]:
-        """Yield every item, page after page."""
-        async for page in self.pages():
-            for item in page.items:
-                yield item
+    def __aiter__(self) -> ItemIterator[T]:
+        """Iterate over every item, page after page."""
+        return ItemIterator(PageIterator(self))
 
     async def collect(self) -> list[T]:
         """Fetch every page and return all items in one list."""
-        return [item async for item in self]
+        items: list[T] = []
+        async for page in self.pages():
+            items.extend(page.items)
+        return items
+
+
+class PageIterator(Generic[T]):
+    """Async iterator of a paginator's pages.
+
+    A plain object rather than an async generator: abandoning it (``break``,
+    cancellation) leaves nothing to finalise, and no request is in flight
+    between two ``__anext__`` calls.
+    """
+
+    def __init__(self, paginator: Paginator[T]) -> None:
+        self._fetch = paginator._fetch  # noqa: SLF001 - same module
+        self._page_size = paginator.page_size
+        self._offset = paginator.offset
+        self._remaining = paginator.limit
+        self._done = self._remaining == 0
+
+    def __aiter__(self) -> PageIterator[T]:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        if self._done:
+            raise StopAsyncIteration
+        offset, remaining = self._offset, self._remaining
+        ask = self._page_size
+        if remaining is not None:
+            ask = max(MIN_PAGE_SIZE, min(ask, remaining))
+        try:
+            page = await self._fetch(offset, ask)
+        except BSGError as exc:
+            exc.offset = offset
+            raise
+        received = len(page.items)
+        items = page.items if remaining is None else page.items[:remaining]
+        # Advance by what the server sent; stop at an empty or short page or
+        # at the total this page reported, so a shifting total cannot loop.
+        self._offset = offset + received
+        if remaining is not None:
+            self._remaining = remaining - len(items)
+        self._done = received < ask or self._offset >= page.total or self._remaining == 0
+        if not items:
+            self._done = True
+            raise StopAsyncIteration
+        return Page(items=items, offset=offset, total=page.total)
+
+    async def aclose(self) -> None:
+        """Stop early; no further page is requested."""
+        self._done = True
+
+
+class ItemIterator(Generic[T]):
+    """Async iterator of a paginator's items, pulling pages as it goes."""
+
+    def __init__(self, pages: PageIterator[T]) -> None:
+        self._pages = pages
+        self._current: Iterator[T] = iter(())
+
+    def __aiter__(self) -> ItemIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while True:
+            for item in self._current:
+                return item
+            page = await self._pages.__anext__()
+            self._current = iter(page.items)
+
+    async def aclose(self) -> None:
+        """Stop early; no further page is requested."""
+        await self._pages.aclose()

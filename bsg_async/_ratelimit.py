@@ -88,9 +88,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
     ) -> None:
         self._transport = transport
-        self._bucket = (
-            None if rate is None else TokenBucket(rate, burst or default_burst(rate))
-        )
+        self._bucket = None if rate is None else TokenBucket(rate, burst or default_burst(rate))
         self._slots = anyio.Semaphore(max_concurrency)
         self.max_concurrency = max_concurrency
         self._clock = clock

@@ -65,7 +65,7 @@ def backoff_delay(
     """
     if retry_after is not None:
         return min(retry_after, policy.max_retry_after)
-    base = min(policy.max_backoff, policy.backoff * 2**retry_number)
+    base = min(policy.max_backoff, policy.backoff * 2.0**retry_number)
     return base / 2 + base / 2 * jitter
 
 

@@ -51,7 +51,9 @@ def check_id(value: object, name: str) -> int:
     return value
 
 
-def check_ids(values: Iterable[object] | None, name: str, *, max_items: int | None = None) -> list[int]:
+def check_ids(
+    values: Iterable[object] | None, name: str, *, max_items: int | None = None
+) -> list[int]:
     """A collection of object ids (duplicates kept, order kept)."""
     if values is None:
         return []

@@ -11,7 +11,6 @@ import respx
 
 import bsg_async
 from bsg_async.models import Contact, HlrStatus, StoplistEntry
-
 from tests.helpers import contact_json
 
 pytestmark = pytest.mark.anyio
@@ -29,8 +28,15 @@ async def test_get_sends_bearer_and_parses(client: bsg_async.Client, api: respx.
     """get() sends the JWT as a standard Bearer header and returns a Contact."""
     route = api.get("/contacts/248452953").respond(200, json={"data": contact_json(248452953)})
     contact = await client.contacts.get(248452953)
-    assert Contact(id=248452953, phone=380000000000 + 248452953,
-                   created_at=contact.created_at, hlr_status=HlrStatus.UNKNOWN) == contact
+    assert (
+        Contact(
+            id=248452953,
+            phone=380000000000 + 248452953,
+            created_at=contact.created_at,
+            hlr_status=HlrStatus.UNKNOWN,
+        )
+        == contact
+    )
     auth = route.calls[0].request.headers["authorization"]
     assert auth.startswith("Bearer ey")
     assert 1 == api["login"].call_count
@@ -45,8 +51,11 @@ async def test_create_body_matches_spec(client: bsg_async.Client, api: respx.Moc
     contact = await client.contacts.create(
         phone=61401629754, groups=[1864618], fields={387714: "ALESHA POPOVICH"}
     )
-    assert {"phone": 61401629754, "groups": [1864618],
-            "fields": [{"id": 387714, "value": "ALESHA POPOVICH"}]} == body_of(route)
+    assert {
+        "phone": 61401629754,
+        "groups": [1864618],
+        "fields": [{"id": 387714, "value": "ALESHA POPOVICH"}],
+    } == body_of(route)
     assert {387714: "ALESHA POPOVICH"} == contact.fields
     assert "application/json" == route.calls[0].request.headers["content-type"]
 
@@ -58,7 +67,9 @@ async def test_create_minimal_body(client: bsg_async.Client, api: respx.MockRout
     assert {"phone": 61401629754} == body_of(route)
 
 
-async def test_update_sends_only_given_parts(client: bsg_async.Client, api: respx.MockRouter) -> None:
+async def test_update_sends_only_given_parts(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
     """update() always sends phone; groups/fields only when given."""
     route = api.put("/contacts/5").respond(200, json={"data": contact_json(5)})
     await client.contacts.update(5, phone=61401629755)
@@ -69,13 +80,17 @@ async def test_update_sends_only_given_parts(client: bsg_async.Client, api: resp
     )
 
 
-async def test_missing_contact_is_not_found(client: bsg_async.Client, api: respx.MockRouter) -> None:
+async def test_missing_contact_is_not_found(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
     """The API's 422 "Invalid contact id" becomes NotFoundError with the details."""
     api.get("/contacts/77").respond(422, json={"message": "Invalid contact id", "errors": []})
     with pytest.raises(bsg_async.NotFoundError) as info:
         await client.contacts.get(77)
     assert (422, "Invalid contact id", []) == (
-        info.value.status_code, info.value.message, info.value.errors
+        info.value.status_code,
+        info.value.message,
+        info.value.errors,
     )
 
 
@@ -97,8 +112,12 @@ async def test_list_query_is_bracketed(client: bsg_async.Client, api: respx.Mock
     """list() sends page[limit], page[offset] and repeated groups[]."""
     route = api.get("/contacts").respond(200, json={"data": [contact_json(1)], "total": 1})
     items = await client.contacts.list(groups=[1864618, 7], page_size=50).collect()
-    assert [("page[limit]", "50"), ("page[offset]", "0"), ("groups[]", "1864618"),
-            ("groups[]", "7")] == query_of(route)
+    assert [
+        ("page[limit]", "50"),
+        ("page[offset]", "0"),
+        ("groups[]", "1864618"),
+        ("groups[]", "7"),
+    ] == query_of(route)
     assert [1] == [c.id for c in items]
 
 
@@ -108,12 +127,26 @@ async def test_stoplist_sends_both_filter_names(
     """The type filter goes out as `type` (spec) and `types` (seed)."""
     route = api.get("/stoplist").respond(
         200,
-        json={"data": [{"id": 9392897, "phone": 85267202829, "created_at": "2022-04-18 19:22:16",
-                        "sms_stoplist": True, "viber_stoplist": False}], "total": "1"},
+        json={
+            "data": [
+                {
+                    "id": 9392897,
+                    "phone": 85267202829,
+                    "created_at": "2022-04-18 19:22:16",
+                    "sms_stoplist": True,
+                    "viber_stoplist": False,
+                }
+            ],
+            "total": "1",
+        },
     )
     entries = await client.stoplist.list(type="sms").collect()
-    assert [("page[limit]", "500"), ("page[offset]", "0"), ("type", "sms"),
-            ("types", "sms")] == query_of(route)
+    assert [
+        ("page[limit]", "500"),
+        ("page[offset]", "0"),
+        ("type", "sms"),
+        ("types", "sms"),
+    ] == query_of(route)
     assert [(9392897, 85267202829, True, False)] == [
         (e.id, e.phone, e.sms_stoplist, e.viber_stoplist) for e in entries
     ]

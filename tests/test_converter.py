@@ -59,7 +59,8 @@ def test_spec_grouped_contact() -> None:
 
 def test_empty_fields_as_list_or_object() -> None:
     """`fields: []` (no values) and `fields: {}` both give an empty mapping."""
-    for empty in ([], {}, None):
+    empties: list[object] = [[], {}, None]
+    for empty in empties:
         contact = read_data({"data": {"id": 1, "phone": 380971443455, "fields": empty}}, Contact)
         assert {} == contact.fields
 
@@ -78,8 +79,15 @@ def test_seed_list_shapes() -> None:
             "phone": 85267202829,
             "fields": {"25964": "TARAS SHEVCHENKO"},
             "created_at": "2022-04-28 14:21:16",
-            "groups": [{"id": "1", "name": "string", "description": "d", "default": 0,
-                        "created_at": "2022-04-28 14:21:16"}],
+            "groups": [
+                {
+                    "id": "1",
+                    "name": "string",
+                    "description": "d",
+                    "default": 0,
+                    "created_at": "2022-04-28 14:21:16",
+                }
+            ],
             "hlr_status": "active",
             "hlr_last_check": "2022-04-28 14:21:16",
         }
@@ -95,12 +103,16 @@ def test_seed_list_shapes() -> None:
     assert HlrStatus.ACTIVE is contact.hlr_status
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(0, False), (1, True), (True, True),
-                                               (False, False), ("1", True), (None, False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(0, False), (1, True), (True, True), (False, False), ("1", True), (None, False)],
+)
 def test_default_flag_forms(raw: object, expected: bool) -> None:
     """`default` documented as bool but shown as 0: every form reads as a bool."""
-    assert expected is read_data({"data": {"id": 3, "name": "abc", "default": raw}},
-                                 ContactList).default
+    assert (
+        expected
+        is read_data({"data": {"id": 3, "name": "abc", "default": raw}}, ContactList).default
+    )
 
 
 def test_unknown_hlr_status_is_kept() -> None:
@@ -115,21 +127,38 @@ def test_missing_optional_keys_are_none_and_unknown_keys_ignored() -> None:
     contact = read_data({"data": {"id": 5, "phone": 123456789, "brand_new": {"x": 1}}}, Contact)
     assert Contact(id=5, phone=123456789) == contact
     assert (None, None, (), {}) == (
-        contact.created_at, contact.hlr_status, contact.groups, contact.fields
+        contact.created_at,
+        contact.hlr_status,
+        contact.groups,
+        contact.fields,
     )
 
 
 def test_stoplist_seed_page_with_string_total() -> None:
     """The stop-list seed: total as a string, phone as a number."""
     body = {
-        "data": [{"id": 9392897, "phone": 85267202829, "created_at": "2022-04-18 19:22:16",
-                  "sms_stoplist": True, "viber_stoplist": False}],
+        "data": [
+            {
+                "id": 9392897,
+                "phone": 85267202829,
+                "created_at": "2022-04-18 19:22:16",
+                "sms_stoplist": True,
+                "viber_stoplist": False,
+            }
+        ],
         "total": "1",
     }
     expected = Page(
-        items=(StoplistEntry(id=9392897, phone=85267202829,
-                             created_at=datetime(2022, 4, 18, 19, 22, 16),
-                             sms_stoplist=True, viber_stoplist=False, rcs_stoplist=None),),
+        items=(
+            StoplistEntry(
+                id=9392897,
+                phone=85267202829,
+                created_at=datetime(2022, 4, 18, 19, 22, 16),
+                sms_stoplist=True,
+                viber_stoplist=False,
+                rcs_stoplist=None,
+            ),
+        ),
         offset=0,
         total=1,
     )
@@ -159,10 +188,17 @@ def test_search_answer_total_from_meta() -> None:
         ({"data": [], "total": -1}, "non-negative"),
         ([1, 2], "expected a JSON object with a 'data' key"),
         (None, "expected a JSON object with a 'data' key"),
-        ({"data": [{"id": 1, "phone": 123456789, "fields": {"additionalProp1": "x"}}],
-          "total": 1}, "custom field ids must be numeric"),
-        ({"data": [{"id": 1, "phone": 123456789, "created_at": "yesterday"}], "total": 1},
-         "$.data[0].created_at"),
+        (
+            {
+                "data": [{"id": 1, "phone": 123456789, "fields": {"additionalProp1": "x"}}],
+                "total": 1,
+            },
+            "custom field ids must be numeric",
+        ),
+        (
+            {"data": [{"id": 1, "phone": 123456789, "created_at": "yesterday"}], "total": 1},
+            "$.data[0].created_at",
+        ),
     ],
 )
 def test_bad_shapes_say_where(body: object, message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -45,7 +46,9 @@ def test_bucket_rejects_bad_settings() -> None:
 class Recorder(httpx.AsyncBaseTransport):
     """A transport that counts concurrent requests and can block them."""
 
-    def __init__(self, clock: FakeClock, responses: dict[str, httpx.Response] | None = None) -> None:
+    def __init__(
+        self, clock: FakeClock, responses: dict[str, httpx.Response] | None = None
+    ) -> None:
         self.clock = clock
         self.active = 0
         self.peak = 0
@@ -60,7 +63,7 @@ class Recorder(httpx.AsyncBaseTransport):
         self.sent.append((request.url.path, self.clock.now))
         try:
             await self.gate.wait()
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             return self.responses.get(request.url.path, httpx.Response(200, content=b"ok"))
         finally:
             self.active -= 1

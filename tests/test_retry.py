@@ -72,8 +72,9 @@ async def test_gives_up_after_max_retries(
     client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
 ) -> None:
     """Four 503s: the fourth surfaces as ServerError with retries_taken=3."""
-    route = api.get("/contacts/1").respond(503, text="<html><body>Service down</body></html>",
-                                           headers={"content-type": "text/html"})
+    route = api.get("/contacts/1").respond(
+        503, text="<html><body>Service down</body></html>", headers={"content-type": "text/html"}
+    )
     with pytest.raises(bsg_async.ServerError) as info:
         await client.contacts.get(1)
     assert (4, 3, 503) == (route.call_count, info.value.retries_taken, info.value.status_code)
@@ -133,7 +134,9 @@ async def test_create_not_retried_after_read_timeout(
     with pytest.raises(bsg_async.APITimeoutError) as info:
         await client.contacts.create(phone=61401629754)
     assert (1, 0, True) == (
-        route.call_count, info.value.retries_taken, info.value.may_have_been_applied
+        route.call_count,
+        info.value.retries_taken,
+        info.value.may_have_been_applied,
     )
     assert "may have been applied" in str(info.value)
     assert [] == clock.sleeps
@@ -154,7 +157,10 @@ async def test_create_retried_after_connect_error(
 ) -> None:
     """A connect error proves the POST never left: it is retried."""
     route = api.post("/contacts").mock(
-        side_effect=[httpx.ConnectError("refused"), httpx.Response(201, json={"data": contact_json(3)})]
+        side_effect=[
+            httpx.ConnectError("refused"),
+            httpx.Response(201, json={"data": contact_json(3)}),
+        ]
     )
     assert 3 == (await client.contacts.create(phone=61401629754)).id
     assert (2, [0.5]) == (route.call_count, clock.sleeps)

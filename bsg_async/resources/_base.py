@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Params", "Requester", "Resource", "ignore_body"]
 
 T = TypeVar("T")
 
-Params = Sequence[tuple[str, "str | int"]]
+Params = list[tuple[str, "str | int | float | bool | None"]]
 
 
 class Requester(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from bsg_async._converter import read_data, read_page
@@ -20,6 +19,8 @@ from bsg_async.models import Contact, Page
 from bsg_async.resources._base import Resource
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from bsg_async.resources._base import Params
 
 __all__ = ["Contacts"]

@@ -1,0 +1,203 @@
+"""The Client: construction, lifecycle, error mapping at the edge, secrets."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import traceback
+
+import httpx
+import pytest
+import respx
+
+import bsg_async
+from tests.helpers import BASE, KEY, FakeClock, contact_json, make_jwt
+
+pytestmark = pytest.mark.anyio
+
+
+def test_public_names_are_sorted_and_importable() -> None:
+    """__all__ is sorted and every name in it exists."""
+    assert sorted(bsg_async.__all__) == bsg_async.__all__
+    for name in bsg_async.__all__:
+        assert hasattr(bsg_async, name)
+
+
+def test_import_loads_neither_testing_nor_cli() -> None:
+    """`import bsg_async` in a fresh interpreter loads no emulator, CLI or server code."""
+    code = (
+        "import sys, bsg_async; "
+        "print(sorted(m for m in sys.modules if m.startswith(('bsg_async.testing', "
+        "'bsg_async.cli', 'uvicorn', 'respx'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "[]" == out.stdout.strip()
+
+
+def test_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No argument and no BSG_API_KEY: InvalidRequestError naming both ways."""
+    monkeypatch.delenv("BSG_API_KEY", raising=False)
+    with pytest.raises(bsg_async.InvalidRequestError, match="BSG_API_KEY"):
+        bsg_async.Client()
+
+
+def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """api_key and base_url fall back to BSG_API_KEY and BSG_BASE_URL."""
+    monkeypatch.setenv("BSG_API_KEY", KEY)
+    monkeypatch.setenv("BSG_BASE_URL", "http://127.0.0.1:9999/api")
+    client = bsg_async.Client()
+    assert "http://127.0.0.1:9999/api/" == str(client.base_url)
+    assert "Client(base_url='http://127.0.0.1:9999/api/', api_key=<redacted>)" == repr(client)
+
+
+def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without BSG_BASE_URL the client talks to BSG over https."""
+    monkeypatch.delenv("BSG_BASE_URL", raising=False)
+    assert f"{BASE}/" == str(bsg_async.Client(KEY).base_url)
+
+
+def test_plain_http_to_remote_host_warns() -> None:
+    """Sending the key over http to a non-loopback host warns; loopback does not."""
+    with pytest.warns(bsg_async.InsecureTransportWarning, match="unencrypted"):
+        bsg_async.Client(KEY, base_url="http://one-api.bsg.world/api")
+    for host in ("127.0.0.1", "localhost", "[::1]"):
+        bsg_async.Client(KEY, base_url=f"http://{host}:8000/api")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_retries": -1},
+        {"retry_backoff": -0.1},
+        {"rate_limit": 0},
+        {"max_concurrency": 0},
+        {"base_url": "ftp://x/api"},
+        {
+            "http_client": httpx.AsyncClient(),
+            "transport": httpx.MockTransport(lambda _: httpx.Response(200)),
+        },
+    ],
+)
+def test_bad_options(options: dict[str, object]) -> None:
+    """Out-of-range options fail at construction."""
+    with pytest.raises(bsg_async.InvalidRequestError):
+        bsg_async.Client(KEY, **options)  # type: ignore[arg-type]
+
+
+async def test_http_client_and_transport_exclude_each_other() -> None:
+    """Both an http_client and a transport is ambiguous: refused."""
+    async with httpx.AsyncClient() as mine:
+        with pytest.raises(bsg_async.InvalidRequestError, match="not both"):
+            bsg_async.Client(KEY, http_client=mine, transport=httpx.AsyncHTTPTransport())
+
+
+async def test_key_never_in_repr_errors_or_logs(
+    api: respx.MockRouter, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At DEBUG, through a 401 re-login and a failure, neither key nor token leaks."""
+    token = make_jwt(clock.now + 3600)
+    api["login"].respond(200, json={"bearer": token})
+    api.get("/contacts/1").mock(
+        side_effect=[
+            httpx.Response(401, json={"message": "Unauthenticated."}),
+            httpx.Response(500, json={"message": "Server Error"}),
+            httpx.Response(500, json={"message": "Server Error"}),
+        ]
+    )
+    caplog.set_level(logging.DEBUG)
+    async with bsg_async.Client(KEY, clock=clock, max_retries=1) as client:
+        with pytest.raises(bsg_async.ServerError) as info:
+            await client.contacts.get(1)
+        texts = [
+            repr(client),
+            str(client),
+            str(info.value),
+            repr(info.value),
+            "".join(traceback.format_exception(info.value)),
+            repr(info.value.response),
+            repr(info.value.response.request),
+            repr(info.value.response.request.headers),
+            caplog.text,
+            repr(vars(client)),
+        ]
+    assert "GET /api/contacts/1 -> 500" in caplog.text
+    for text in texts:
+        assert KEY not in text
+        assert token not in text
+
+
+async def test_html_502_is_a_typed_error(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """A proxy's HTML 502 becomes ServerError describing the body, not a JSON crash."""
+    api.get("/contacts/1").respond(
+        502, text="<html><h1>502 Bad Gateway</h1></html>", headers={"content-type": "text/html"}
+    )
+    with pytest.raises(bsg_async.ServerError) as info:
+        await client.contacts.get(1)
+    assert 502 == info.value.status_code
+    assert "502 Bad Gateway" in info.value.message
+    assert "text/html" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"<html>maintenance</html>", "non-JSON body"),
+        (b'{"data": {"id": 1, "pho', "non-JSON body"),
+        (b"", "expected a JSON object with a 'data' key"),
+        (b'{"data": {"id": 1, "phone": "letters"}}', "$.data.phone"),
+        (b'{"message": "ok"}', "expected a JSON object with a 'data' key"),
+    ],
+)
+async def test_bad_success_bodies_are_decode_errors(
+    client: bsg_async.Client, api: respx.MockRouter, content: bytes, expected: str
+) -> None:
+    """A 200 whose body is not the documented JSON is DecodeError saying what was wrong."""
+    api.get("/contacts/1").respond(200, content=content)
+    with pytest.raises(bsg_async.DecodeError) as info:
+        await client.contacts.get(1)
+    assert expected in info.value.message
+    assert 200 == info.value.status_code
+
+
+async def test_unknown_status_is_api_status_error(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A 409 (undocumented) is the base APIStatusError with the API's message."""
+    api.get("/contacts/1").respond(409, json={"message": "Conflict"})
+    with pytest.raises(bsg_async.APIStatusError) as info:
+        await client.contacts.get(1)
+    assert (409, "Conflict") == (info.value.status_code, info.value.message)
+    assert type(info.value) is bsg_async.APIStatusError
+
+
+async def test_rate_limit_error_carries_retry_after(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A final 429 is RateLimitError with retry_after from the header."""
+    api.get("/contacts/1").respond(
+        429, headers={"Retry-After": "3"}, json={"message": "Too Many Attempts."}
+    )
+    async with bsg_async.Client(KEY, clock=clock, max_retries=0) as client:
+        with pytest.raises(bsg_async.RateLimitError) as info:
+            await client.contacts.get(1)
+    assert 3.0 == info.value.retry_after
+
+
+async def test_lent_transport_is_not_closed() -> None:
+    """A transport passed in is used but left open by aclose()."""
+    closed: list[bool] = []
+
+    class Lent(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/auth/login"):
+                return httpx.Response(200, json={"bearer": "opaque-token"})
+            return httpx.Response(200, json={"data": contact_json(4)})
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    async with bsg_async.Client(KEY, transport=Lent()) as client:
+        assert 4 == (await client.contacts.get(4)).id
+    assert [] == closed
+    assert client.is_closed

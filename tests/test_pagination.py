@@ -1,0 +1,143 @@
+"""The paginator: every item exactly once, limit/offset, changing totals, early exits."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+import bsg_async
+from bsg_async._pagination import Paginator
+from bsg_async.models import Page
+from tests.helpers import contact_json
+
+pytestmark = pytest.mark.anyio
+
+
+class Book:
+    """A server-side contact book answering GET /contacts by offset."""
+
+    def __init__(self, count: int, *, grow_by: int = 0, short_at: int | None = None) -> None:
+        self.ids = list(range(1, count + 1))
+        self.grow_by = grow_by
+        self.short_at = short_at
+        self.asked: list[tuple[int, int]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["page[offset]"])
+        limit = int(request.url.params["page[limit]"])
+        self.asked.append((offset, limit))
+        rows = self.ids[offset : offset + limit]
+        if self.short_at is not None and offset >= self.short_at:
+            rows = rows[: limit // 2]
+        total = len(self.ids)
+        if self.grow_by:  # rows keep arriving while we page
+            start = self.ids[-1] + 1
+            self.ids.extend(range(start, start + self.grow_by))
+        return httpx.Response(200, json={"data": [contact_json(i) for i in rows], "total": total})
+
+
+async def test_1234_contacts_each_once_in_order(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """1,234 contacts at page_size 100: 13 requests, every id once, in order."""
+    book = Book(1234)
+    api.get("/contacts").mock(side_effect=book)
+    ids = [c.id async for c in client.contacts.list(page_size=100)]
+    assert list(range(1, 1235)) == ids
+    assert [(o, 100) for o in range(0, 1300, 100)] == book.asked
+
+
+async def test_pages_report_offset_and_total(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """.pages() yields Page objects with their offset and the server's total."""
+    api.get("/contacts").mock(side_effect=Book(40))
+    pages = [p async for p in client.contacts.list(page_size=15).pages()]
+    assert [(0, 15, 40), (15, 15, 40), (30, 10, 40)] == [
+        (p.offset, len(p.items), p.total) for p in pages
+    ]
+    assert all(isinstance(p, Page) for p in pages)
+
+
+async def test_limit_and_offset(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """offset resumes; limit caps items and shrinks the last request (not below 15)."""
+    book = Book(1000)
+    api.get("/contacts").mock(side_effect=book)
+    ids = await client.contacts.list(page_size=100, offset=250, limit=205).collect()
+    assert list(range(251, 456)) == [c.id for c in ids]
+    assert [(250, 100), (350, 100), (450, 15)] == book.asked
+
+
+async def test_total_growing_while_paging(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """Rows added while paging: the walk ends, with no duplicates."""
+    book = Book(100, grow_by=10)
+    api.get("/contacts").mock(side_effect=book)
+    ids = [c.id async for c in client.contacts.list(page_size=50)]
+    assert len(ids) == len(set(ids))
+    assert ids == sorted(ids)
+    assert ids[:100] == list(range(1, 101))
+    assert len(book.asked) <= 4
+
+
+async def test_short_page_stops(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """A page shorter than asked ends the walk even if total says more."""
+    book = Book(200, short_at=50)
+    api.get("/contacts").mock(side_effect=book)
+    ids = [c.id async for c in client.contacts.list(page_size=50)]
+    assert list(range(1, 76)) == ids
+    assert [(0, 50), (50, 50)] == book.asked
+
+
+async def test_empty_page_stops(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """A server claiming total=1000 but returning nothing stops after one request."""
+    route = api.get("/contacts").respond(200, json={"data": [], "total": 1000})
+    assert [] == await client.contacts.list().collect()
+    assert 1 == route.call_count
+
+
+async def test_break_stops_requests(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """Breaking out after the first item sends no further page requests."""
+    book = Book(1000)
+    api.get("/contacts").mock(side_effect=book)
+    async for contact in client.contacts.list(page_size=100):
+        assert 1 == contact.id
+        break
+    assert [(0, 100)] == book.asked
+
+
+async def test_error_names_the_offset_to_resume_from(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A page that keeps failing raises with .offset; resuming there completes the walk."""
+    book = Book(300)
+    failing = {"on": True}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if failing["on"] and request.url.params["page[offset]"] == "200":
+            return httpx.Response(500, json={"message": "Server Error"})
+        return book(request)
+
+    api.get("/contacts").mock(side_effect=answer)
+    seen: list[int] = []
+    with pytest.raises(bsg_async.ServerError) as info:
+        async for contact in client.contacts.list(page_size=100):
+            seen.append(contact.id)
+    assert 200 == info.value.offset
+    failing["on"] = False
+    async for contact in client.contacts.list(page_size=100, offset=info.value.offset):
+        seen.append(contact.id)
+    assert list(range(1, 301)) == seen
+
+
+async def test_paginator_on_its_own() -> None:
+    """The paginator needs only a fetch function: pages of 15 from 0 to 31."""
+    asked: list[tuple[int, int]] = []
+
+    async def fetch(offset: int, limit: int) -> Page[int]:
+        asked.append((offset, limit))
+        items = tuple(range(offset, min(offset + limit, 31)))
+        return Page(items=items, offset=offset, total=31)
+
+    assert list(range(31)) == await Paginator(fetch, page_size=15, offset=0, limit=None).collect()
+    assert [(0, 15), (15, 15), (30, 15)] == asked
