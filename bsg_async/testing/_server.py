@@ -1,0 +1,107 @@
+"""Serve the emulator on a loopback socket with uvicorn, in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from bsg_async.testing._asgi import make_asgi_app
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from bsg_async.testing._emulator import FakeBSG
+
+__all__ = ["EmulatorServer"]
+
+_START_TIMEOUT = 15.0
+
+
+class EmulatorServer:
+    """A real HTTP server for a ``FakeBSG`` on 127.0.0.1.
+
+    Use it as a context manager (``with EmulatorServer(fake) as server:``);
+    it picks a free port unless given one and stops when the block ends.
+
+    Args:
+        fake: The emulator to serve.
+        host: Interface to listen on (loopback unless you mean otherwise).
+        port: Port to listen on (0: a free one).
+        log_level: uvicorn's log level.
+    """
+
+    def __init__(
+        self,
+        fake: FakeBSG,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "critical",
+    ) -> None:
+        self.fake = fake
+        self.host = host
+        self.port = port
+        self._log_level = log_level
+        self._thread: threading.Thread | None = None
+        self._server: object | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API root to give ``Client(base_url=...)``."""
+        return f"http://{self.host}:{self.port}/api"
+
+    def start(self) -> EmulatorServer:
+        """Bind, start serving in a daemon thread, and wait until it accepts."""
+        import uvicorn  # noqa: PLC0415 - optional dependency, loaded on use
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            make_asgi_app(self.fake),
+            log_level=self._log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="bsg-emulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the emulator server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._server is not None:
+            self._server.should_exit = True  # type: ignore[attr-defined]
+        if self._thread is not None:
+            self._thread.join(timeout=_START_TIMEOUT)
+        if self._socket is not None:
+            self._socket.close()
+        self._thread = None
+        self._server = None
+        self._socket = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,46 @@
+"""Developer tasks: `python -m nox -s tests lint typecheck` (what CI runs)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = nox.project.python_versions(PYPROJECT)
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    session.install("-e", ".[fast,emulator]")
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (asyncio and trio) on the current Python."""
+    _install(session, "test")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests_all(session: nox.Session) -> None:
+    """Run the test suite on every supported Python that is installed."""
+    _install(session, "test")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package and the tests."""
+    _install(session, "test", "typecheck")
+    session.run("mypy")
