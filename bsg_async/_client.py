@@ -39,6 +39,8 @@ from bsg_async._errors import (
 from bsg_async._ratelimit import RateLimitTransport
 from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async.resources.contacts import Contacts
+from bsg_async.resources.fields import Fields
+from bsg_async.resources.lists import Lists
 from bsg_async.resources.stoplist import Stoplist
 
 if TYPE_CHECKING:
@@ -194,6 +196,8 @@ class Client:
             trust_env=False,
         )
         self.contacts = Contacts(self._request)
+        self.lists = Lists(self._request)
+        self.fields = Fields(self._request)
         self.stoplist = Stoplist(self._request)
 
     @staticmethod

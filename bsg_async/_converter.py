@@ -16,10 +16,19 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import cattrs
+import cattrs.gen
 
-from bsg_async.models import ContactFieldType, HlrStatus, Page, StoplistType
+from bsg_async.models import ContactFieldType, ContactList, HlrStatus, Page, StoplistType
 
-__all__ = ["ShapeError", "converter", "loads", "make_converter", "read_data", "read_page"]
+__all__ = [
+    "ShapeError",
+    "converter",
+    "loads",
+    "make_converter",
+    "read_data",
+    "read_items",
+    "read_page",
+]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
@@ -124,6 +133,15 @@ def configure_converter(conv: cattrs.Converter) -> None:
     for enum_type in (HlrStatus, ContactFieldType, StoplistType):
         # Registered per class: the str hook would otherwise win by subclassing.
         conv.register_structure_hook(enum_type, _to_enum)
+    list_hook = cattrs.gen.make_dict_structure_fn(ContactList, conv)
+
+    def structure_list(value: object, _: object) -> ContactList:
+        # Search answers spell the flag `is_default`.
+        if isinstance(value, Mapping) and "default" not in value and "is_default" in value:
+            value = {**value, "default": value["is_default"]}
+        return list_hook(value, ContactList)  # type: ignore[arg-type]
+
+    conv.register_structure_hook(ContactList, structure_list)
     fields_type = Mapping[int, str | None]
     conv.register_structure_hook_func(lambda t: t == fields_type, _to_fields)
 
@@ -177,6 +195,14 @@ def _brief(value: object) -> str:
 def read_data(body: object, cls: type[T]) -> T:
     """Read ``{"data": {...}}`` as one ``cls``."""
     return structure(_envelope(body)["data"], cls, "$.data")
+
+
+def read_items(body: object, cls: type[T]) -> list[T]:
+    """Read ``{"data": [...]}`` (a list answer without paging) as ``cls`` items."""
+    data = _envelope(body)["data"]
+    if not isinstance(data, list):
+        raise ShapeError(f"expected a list under 'data', got {_brief(data)}")
+    return structure(data, list[cls], "$.data")  # type: ignore[valid-type]
 
 
 def read_total(body: Mapping[str, Any]) -> int:

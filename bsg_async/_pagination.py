@@ -10,7 +10,10 @@ always ends.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Generic, TypeVar
+
+import anyio
 
 from bsg_async._errors import BSGError
 from bsg_async._validate import MIN_PAGE_SIZE
@@ -42,14 +45,19 @@ class Paginator(Generic[T]):
         page_size: int,
         offset: int,
         limit: int | None,
+        prefetch: int = 1,
     ) -> None:
         self._fetch = fetch
         self.page_size = page_size
         self.offset = offset
         self.limit = limit
+        self.prefetch = prefetch
 
     def __repr__(self) -> str:
-        return f"Paginator(page_size={self.page_size}, offset={self.offset}, limit={self.limit})"
+        return (
+            f"Paginator(page_size={self.page_size}, offset={self.offset}, "
+            f"limit={self.limit}, prefetch={self.prefetch})"
+        )
 
     def pages(self) -> PageIterator[T]:
         """Iterate over pages one after another until ``total`` is exhausted."""
@@ -73,38 +81,102 @@ class PageIterator(Generic[T]):
     A plain object rather than an async generator: abandoning it (``break``,
     cancellation) leaves nothing to finalise, and no request is in flight
     between two ``__anext__`` calls.
+
+    With ``prefetch`` > 1, once the first page has told the total, the next
+    pages are fetched in windows of ``prefetch`` concurrent requests. Every
+    request of a window ends before its pages are handed out, so no task runs
+    while the consumer holds a page, and pages still come out in offset order.
     """
 
     def __init__(self, paginator: Paginator[T]) -> None:
         self._fetch = paginator._fetch  # noqa: SLF001 - same module
         self._page_size = paginator.page_size
+        self._prefetch = paginator.prefetch
         self._offset = paginator.offset
         self._remaining = paginator.limit
+        self._total: int | None = None
         self._done = self._remaining == 0
+        # Fetched pages (or the error a page raised) waiting to be handed out.
+        self._ready: deque[tuple[int, int, Page[T] | BSGError]] = deque()
 
     def __aiter__(self) -> PageIterator[T]:
         return self
 
+    def _ask(self, remaining: int | None) -> int:
+        if remaining is None:
+            return self._page_size
+        return max(MIN_PAGE_SIZE, min(self._page_size, remaining))
+
+    def _plan(self) -> list[tuple[int, int]]:
+        """(offset, page limit) of the next window of pages, within total and limit."""
+        assert self._total is not None  # noqa: S101 - called once the total is known
+        plan: list[tuple[int, int]] = []
+        offset, remaining = self._offset, self._remaining
+        while len(plan) < self._prefetch and offset < self._total:
+            if remaining is not None and remaining <= 0:
+                break
+            ask = self._ask(remaining)
+            plan.append((offset, ask))
+            offset += ask
+            if remaining is not None:
+                remaining -= ask
+        if not plan:  # the total says we are done; one request confirms it
+            plan.append((self._offset, self._ask(self._remaining)))
+        return plan
+
+    async def _fill(self) -> None:
+        """Fetch the next page, or the next window of pages when prefetching."""
+        if self._total is None or self._prefetch <= 1:
+            offset, ask = self._offset, self._ask(self._remaining)
+            try:
+                page: Page[T] | BSGError = await self._fetch(offset, ask)
+            except BSGError as exc:
+                page = exc
+            self._ready.append((offset, ask, page))
+            return
+        plan = self._plan()
+        results: list[Page[T] | BSGError | None] = [None] * len(plan)
+
+        async def one(index: int, at: int, count: int) -> None:
+            try:
+                results[index] = await self._fetch(at, count)
+            except BSGError as exc:
+                results[index] = exc
+
+        async with anyio.create_task_group() as group:
+            for index, (at, count) in enumerate(plan):
+                group.start_soon(one, index, at, count)
+        for (at, count), result in zip(plan, results, strict=True):
+            assert result is not None  # noqa: S101 - every task stored its result
+            self._ready.append((at, count, result))
+
     async def __anext__(self) -> Page[T]:
         if self._done:
             raise StopAsyncIteration
-        offset, remaining = self._offset, self._remaining
-        ask = self._page_size
-        if remaining is not None:
-            ask = max(MIN_PAGE_SIZE, min(ask, remaining))
-        try:
-            page = await self._fetch(offset, ask)
-        except BSGError as exc:
-            exc.offset = offset
-            raise
+        if self._ready and self._ready[0][0] != self._offset:
+            # A page held more or fewer rows than planned: the prefetched
+            # offsets no longer line up, so fetch again from where we are.
+            self._ready.clear()
+        if not self._ready:
+            await self._fill()
+        offset, ask, page = self._ready.popleft()
+        if isinstance(page, BSGError):
+            self._done = True
+            self._ready.clear()
+            page.offset = offset
+            raise page
+        remaining = self._remaining
         received = len(page.items)
         items = page.items if remaining is None else page.items[:remaining]
         # Advance by what the server sent; stop at an empty or short page or
         # at the total this page reported, so a shifting total cannot loop.
         self._offset = offset + received
+        self._total = page.total
         if remaining is not None:
             self._remaining = remaining - len(items)
         self._done = received < ask or self._offset >= page.total or self._remaining == 0
+        if self._done:
+            self._ready.clear()
         if not items:
             self._done = True
             raise StopAsyncIteration
@@ -113,6 +185,7 @@ class PageIterator(Generic[T]):
     async def aclose(self) -> None:
         """Stop early; no further page is requested."""
         self._done = True
+        self._ready.clear()
 
 
 class ItemIterator(Generic[T]):

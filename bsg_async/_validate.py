@@ -11,8 +11,13 @@ from bsg_async._errors import InvalidRequestError
 from bsg_async.models import StoplistType
 
 __all__ = [
+    "MAX_BULK_CONCURRENCY",
     "MAX_PAGE_SIZE",
+    "MAX_PREFETCH",
     "MIN_PAGE_SIZE",
+    "check_bool",
+    "check_choice",
+    "check_concurrency",
     "check_fields",
     "check_id",
     "check_ids",
@@ -20,13 +25,21 @@ __all__ = [
     "check_offset",
     "check_page_size",
     "check_phone",
+    "check_phones",
+    "check_prefetch",
+    "check_search",
+    "check_sort",
     "check_stoplist_type",
+    "check_stoplist_types",
+    "check_text",
 ]
 
 MIN_PHONE = 100_000_000  # 9 digits
 MAX_PHONE = 999_999_999_999_999  # 15 digits
 MIN_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 500
+MAX_PREFETCH = 64
+MAX_BULK_CONCURRENCY = 256
 
 
 def _is_int(value: object) -> bool:
@@ -102,6 +115,114 @@ def check_stoplist_type(value: object) -> StoplistType:
             pass
     allowed = ", ".join(t.value for t in StoplistType)
     raise InvalidRequestError(f"stop-list type must be one of {allowed}; got {value!r}")
+
+
+SEARCH_OPERATORS = frozenset({"like", "=", ">=", ">", "<", "<="})
+SORT_WAYS = frozenset({"asc", "desc"})
+
+
+def check_choice(value: object, name: str, allowed: Iterable[str]) -> str:
+    """One of a fixed set of strings."""
+    options = sorted(allowed)
+    if not isinstance(value, str) or value not in options:
+        raise InvalidRequestError(f"{name} must be one of {', '.join(options)}; got {value!r}")
+    return value
+
+
+def check_search(
+    field: object,
+    operator: object,
+    value: object,
+    *,
+    fields: Iterable[str],
+    custom_field_ids: bool = False,
+) -> list[tuple[str, str | int | float | bool | None]]:
+    """The ``search[...]`` query parameters of a search endpoint.
+
+    Args:
+        field: Field to search; with ``custom_field_ids`` also a field id.
+        operator: like, =, >=, >, <, <=.
+        value: What to compare with (str, int or float).
+        fields: The searchable field names of the endpoint.
+        custom_field_ids: Whether a custom field id (int >= 1) may be searched.
+    """
+    if custom_field_ids and _is_int(field):
+        field_name = str(check_id(field, "field"))
+    elif custom_field_ids and isinstance(field, str) and field.isdigit():
+        field_name = str(check_id(int(field), "field"))
+    else:
+        field_name = check_choice(field, "field", fields)
+    op = check_choice(operator, "operator", SEARCH_OPERATORS)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidRequestError(f"value must be a str or a number, got {value!r}")
+    return [("search[field]", field_name), ("search[operator]", op), ("search[value]", str(value))]
+
+
+def check_sort(
+    sort: object, way: object, sorts: Iterable[str]
+) -> list[tuple[str, str | int | float | bool | None]]:
+    """The ``sort`` and ``way`` query parameters (None: the API's default)."""
+    params: list[tuple[str, str | int | float | bool | None]] = []
+    if sort is not None:
+        params.append(("sort", check_choice(sort, "sort", sorts)))
+    if way is not None:
+        params.append(("way", check_choice(way, "way", SORT_WAYS)))
+    return params
+
+
+def check_text(value: object, name: str, low: int, high: int) -> str:
+    """A string of ``low`` to ``high`` characters."""
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        raise InvalidRequestError(
+            f"{name} must be a str of {low} to {high} characters, got {value!r}"
+        )
+    return value
+
+
+def check_bool(value: object, name: str) -> bool:
+    """A real bool (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        raise InvalidRequestError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_prefetch(value: object) -> int:
+    """Pages fetched concurrently: an int from 1 to 64."""
+    if not _is_int(value) or not 1 <= value <= MAX_PREFETCH:  # type: ignore[operator]
+        raise InvalidRequestError(
+            f"prefetch must be an int from 1 to {MAX_PREFETCH}, got {value!r}"
+        )
+    assert isinstance(value, int)  # noqa: S101
+    return value
+
+
+def check_concurrency(value: object) -> int:
+    """Calls in flight for a bulk operation: an int from 1 to 256."""
+    if not _is_int(value) or not 1 <= value <= MAX_BULK_CONCURRENCY:  # type: ignore[operator]
+        raise InvalidRequestError(
+            f"concurrency must be an int from 1 to {MAX_BULK_CONCURRENCY}, got {value!r}"
+        )
+    assert isinstance(value, int)  # noqa: S101
+    return value
+
+
+def check_phones(values: object, name: str = "phones") -> list[int]:
+    """A collection of phone numbers."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidRequestError(f"{name} must be a collection of ints, got {values!r}")
+    return [check_phone(value, f"each of {name}") for value in values]
+
+
+def check_stoplist_types(values: object) -> list[str]:
+    """One or more stop-list types, as the API's strings."""
+    if isinstance(values, (str, StoplistType)):
+        values = [values]
+    if not isinstance(values, Iterable):
+        raise InvalidRequestError(f"types must be a collection of stop-list types, got {values!r}")
+    kinds = [check_stoplist_type(value).value for value in values]
+    if not kinds:
+        raise InvalidRequestError("types must name at least one stop list")
+    return list(dict.fromkeys(kinds))
 
 
 def check_fields(fields: object) -> list[dict[str, object]]:

@@ -20,6 +20,7 @@ __all__ = [
     "ContactFieldType",
     "ContactList",
     "HlrStatus",
+    "NewContact",
     "Page",
     "StoplistEntry",
     "StoplistType",
@@ -129,6 +130,21 @@ class ContactField:
     type: ContactFieldType | None = None
     description: str | None = None
     is_visible: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class NewContact:
+    """A contact to create with ``contacts.create_many``.
+
+    Attributes:
+        phone: International number, 9 to 15 digits.
+        groups: Ids of the lists to add it to.
+        fields: Custom field values by field id.
+    """
+
+    phone: int
+    groups: tuple[int, ...] = ()
+    fields: Mapping[int, str] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen(kw_only=True)

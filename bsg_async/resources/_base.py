@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from bsg_async._converter import read_page
+from bsg_async._pagination import Paginator
+from bsg_async._validate import check_limit, check_offset, check_page_size, check_prefetch
 
-__all__ = ["Params", "Requester", "Resource", "ignore_body"]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from bsg_async.models import Page
+
+__all__ = ["Params", "Requester", "Resource", "chunked", "ignore_body"]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 Params = list[tuple[str, "str | int | float | bool | None"]]
 
@@ -35,6 +42,12 @@ def ignore_body(_: object) -> None:
     """Parser for answers whose body carries nothing (204, or an empty object)."""
 
 
+def chunked(values: list[V], size: int) -> Iterator[list[V]]:
+    """Split ``values`` into lists of at most ``size`` items."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 class Resource:
     """Base of the resource classes: holds the client's requester."""
 
@@ -43,3 +56,28 @@ class Resource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} resource>"
+
+    def _paginate(
+        self,
+        path: str,
+        cls: type[T],
+        params: Params,
+        *,
+        page_size: object,
+        offset: object,
+        limit: object,
+        prefetch: object,
+    ) -> Paginator[T]:
+        """A paginator over ``GET path`` with ``params`` plus the page parameters."""
+        size = check_page_size(page_size)
+        start = check_offset(offset)
+        cap = check_limit(limit)
+        window = check_prefetch(prefetch)
+
+        async def fetch(at: int, count: int) -> Page[T]:
+            query: Params = [("page[limit]", count), ("page[offset]", at), *params]
+            return await self._request(
+                "GET", path, params=query, parse=lambda body: read_page(body, cls, at)
+            )
+
+        return Paginator(fetch, page_size=size, offset=start, limit=cap, prefetch=window)

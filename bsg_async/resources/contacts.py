@@ -1,32 +1,37 @@
-"""Contacts: list, get, create, update."""
+"""Contacts: list, search, get, create, update, delete, and the bulk calls."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Literal, overload
 
-from bsg_async._converter import read_data, read_page
-from bsg_async._pagination import Paginator
+from bsg_async._bulk import BulkIterator
+from bsg_async._converter import read_data
+from bsg_async._errors import InvalidRequestError, NotFoundError
 from bsg_async._validate import (
+    check_concurrency,
     check_fields,
     check_id,
     check_ids,
-    check_limit,
-    check_offset,
-    check_page_size,
     check_phone,
+    check_search,
+    check_sort,
 )
-from bsg_async.models import Contact, Page
-from bsg_async.resources._base import Resource
+from bsg_async.models import Contact, NewContact
+from bsg_async.resources._base import Resource, chunked, ignore_body
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-
+    from bsg_async._pagination import Paginator
     from bsg_async.resources._base import Params
 
 __all__ = ["Contacts"]
 
-# The API takes at most this many lists per contact.
+# Limits of the API.
 MAX_GROUPS = 100
+DELETE_CHUNK = 5000
+SEARCH_FIELDS = frozenset({"id", "phone", "group_id", "created_at"})
+SORTS = frozenset({"id", "phone"})
+DEFAULT_BULK_CONCURRENCY = 16
 
 
 class Contacts(Resource):
@@ -39,6 +44,7 @@ class Contacts(Resource):
         page_size: int = 500,
         offset: int = 0,
         limit: int | None = None,
+        prefetch: int = 1,
     ) -> Paginator[Contact]:
         """Iterate over contacts, optionally only those in some lists.
 
@@ -47,6 +53,7 @@ class Contacts(Resource):
             page_size: Contacts per request, 15 to 500.
             offset: Where to start (to resume an earlier walk).
             limit: Most contacts to return (None: all).
+            prefetch: Pages fetched concurrently once the total is known.
 
         Returns:
             A paginator: ``async for``, ``.pages()`` or ``await .collect()``.
@@ -54,22 +61,57 @@ class Contacts(Resource):
         Raises:
             InvalidRequestError: An argument is out of range (nothing sent).
         """
-        group_ids = check_ids(groups, "groups")
-        size = check_page_size(page_size)
-        start = check_offset(offset)
-        cap = check_limit(limit)
+        params: Params = [("groups[]", group) for group in check_ids(groups, "groups")]
+        return self._paginate(
+            "/contacts",
+            Contact,
+            params,
+            page_size=page_size,
+            offset=offset,
+            limit=limit,
+            prefetch=prefetch,
+        )
 
-        async def fetch(at: int, count: int) -> Page[Contact]:
-            params: Params = [
-                ("page[limit]", count),
-                ("page[offset]", at),
-                *(("groups[]", group) for group in group_ids),
-            ]
-            return await self._request(
-                "GET", "/contacts", params=params, parse=lambda body: read_page(body, Contact, at)
-            )
+    def search(
+        self,
+        *,
+        field: str | int,
+        operator: str,
+        value: str | float,
+        sort: str | None = None,
+        way: str | None = None,
+        page_size: int = 500,
+        offset: int = 0,
+        limit: int | None = None,
+        prefetch: int = 1,
+    ) -> Paginator[Contact]:
+        """Iterate over contacts matching one condition.
 
-        return Paginator(fetch, page_size=size, offset=start, limit=cap)
+        Args:
+            field: id, phone, group_id, created_at, or a custom field id.
+            operator: like, =, >=, >, <, <=.
+            value: The value to compare with.
+            sort: id or phone (None: the API's default, id).
+            way: asc or desc.
+            page_size: Contacts per request, 15 to 500.
+            offset: Where to start.
+            limit: Most contacts to return.
+            prefetch: Pages fetched concurrently once the total is known.
+
+        Raises:
+            InvalidRequestError: An argument is invalid (nothing sent).
+        """
+        params = check_search(field, operator, value, fields=SEARCH_FIELDS, custom_field_ids=True)
+        params += check_sort(sort, way, SORTS)
+        return self._paginate(
+            "/contacts/search",
+            Contact,
+            params,
+            page_size=page_size,
+            offset=offset,
+            limit=limit,
+            prefetch=prefetch,
+        )
 
     async def get(self, contact_id: int) -> Contact:
         """Fetch one contact.
@@ -153,4 +195,167 @@ class Contacts(Resource):
             json=body,
             idempotent=True,
             parse=lambda data: read_data(data, Contact),
+        )
+
+    async def delete(self, contact_id: int) -> None:
+        """Delete a contact (it leaves every list too).
+
+        A retry that finds the contact already gone counts as success: the
+        first attempt deleted it.
+
+        Raises:
+            NotFoundError: No such contact (on the first attempt).
+        """
+        contact_id = check_id(contact_id, "contact_id")
+        try:
+            await self._request(
+                "DELETE", f"/contacts/{contact_id}", idempotent=True, parse=ignore_body
+            )
+        except NotFoundError as exc:
+            if not exc.retries_taken:
+                raise
+
+    async def delete_many(
+        self, *, contact_ids: Iterable[int] = (), group_ids: Iterable[int] = ()
+    ) -> None:
+        """Delete contacts by id and/or every contact of some lists.
+
+        Contact ids go out in calls of at most 5,000 (the API's limit); the
+        list ids in one call of their own.
+
+        Raises:
+            InvalidRequestError: No ids at all, or an id < 1 (nothing sent).
+        """
+        ids = check_ids(contact_ids, "contact_ids")
+        groups = check_ids(group_ids, "group_ids")
+        if not ids and not groups:
+            raise InvalidRequestError("delete_many needs contact_ids or group_ids")
+        for chunk in chunked(ids, DELETE_CHUNK):
+            params: Params = [("contact_ids[]", contact_id) for contact_id in chunk]
+            await self._request(
+                "POST", "/contacts/delete", params=params, idempotent=True, parse=ignore_body
+            )
+        if groups:
+            params = [("group_ids[]", group) for group in groups]
+            await self._request(
+                "POST", "/contacts/delete", params=params, idempotent=True, parse=ignore_body
+            )
+
+    @overload
+    def get_many(
+        self,
+        ids: Iterable[int] | AsyncIterable[int],
+        *,
+        concurrency: int = ...,
+        return_exceptions: Literal[False] = ...,
+    ) -> AsyncIterator[Contact]: ...
+
+    @overload
+    def get_many(
+        self,
+        ids: Iterable[int] | AsyncIterable[int],
+        *,
+        concurrency: int = ...,
+        return_exceptions: Literal[True],
+    ) -> AsyncIterator[Contact | Exception]: ...
+
+    def get_many(
+        self,
+        ids: Iterable[int] | AsyncIterable[int],
+        *,
+        concurrency: int = DEFAULT_BULK_CONCURRENCY,
+        return_exceptions: bool = False,
+    ) -> AsyncIterator[Contact] | AsyncIterator[Contact | Exception]:
+        """Fetch many contacts concurrently, yielding them in input order.
+
+        ``ids`` is read lazily (a generator of a million ids is fine). At most
+        ``concurrency`` requests run at once, and never more than the client's
+        ``max_concurrency`` or ``rate_limit`` allow.
+
+        Args:
+            ids: Contact ids, a sync or async iterable.
+            concurrency: Most requests in flight for this call.
+            return_exceptions: Yield a failed item's exception in its place
+                (e.g. NotFoundError) instead of raising it.
+
+        Raises:
+            BSGError: Without ``return_exceptions``, the first failure, after
+                the requests in flight were cancelled; ``err.index`` is its
+                position in ``ids``.
+        """
+        return BulkIterator(  # type: ignore[return-value]
+            self.get,
+            ids,
+            concurrency=check_concurrency(concurrency),
+            return_exceptions=return_exceptions,
+            cancel_on_error=True,
+        )
+
+    @overload
+    def create_many(
+        self,
+        contacts: Iterable[NewContact | Mapping[str, object]]
+        | AsyncIterable[NewContact | Mapping[str, object]],
+        *,
+        concurrency: int = ...,
+        return_exceptions: Literal[False] = ...,
+    ) -> AsyncIterator[Contact]: ...
+
+    @overload
+    def create_many(
+        self,
+        contacts: Iterable[NewContact | Mapping[str, object]]
+        | AsyncIterable[NewContact | Mapping[str, object]],
+        *,
+        concurrency: int = ...,
+        return_exceptions: Literal[True],
+    ) -> AsyncIterator[Contact | Exception]: ...
+
+    def create_many(
+        self,
+        contacts: Iterable[NewContact | Mapping[str, object]]
+        | AsyncIterable[NewContact | Mapping[str, object]],
+        *,
+        concurrency: int = DEFAULT_BULK_CONCURRENCY,
+        return_exceptions: bool = False,
+    ) -> AsyncIterator[Contact] | AsyncIterator[Contact | Exception]:
+        """Create many contacts concurrently, yielding results in input order.
+
+        Each input is a ``NewContact`` or a mapping with ``phone`` and
+        optionally ``groups`` and ``fields``.
+
+        Args:
+            contacts: What to create, a sync or async iterable (read lazily).
+            concurrency: Most requests in flight for this call.
+            return_exceptions: Yield a failed item's exception in its place
+                (e.g. a duplicate phone) instead of raising it.
+
+        Raises:
+            BSGError: Without ``return_exceptions``, the first failure. Creates
+                already in flight are not cancelled (that would leave their
+                outcome unknown); they finish, and those that succeeded after
+                the failing item are on ``err.completed`` (index to Contact).
+        """
+        return BulkIterator(  # type: ignore[return-value]
+            self._create_one,
+            contacts,
+            concurrency=check_concurrency(concurrency),
+            return_exceptions=return_exceptions,
+            cancel_on_error=False,
+        )
+
+    async def _create_one(self, item: NewContact | Mapping[str, object]) -> Contact:
+        if isinstance(item, NewContact):
+            return await self.create(phone=item.phone, groups=item.groups, fields=item.fields)
+        if not isinstance(item, Mapping) or "phone" not in item:
+            raise InvalidRequestError(
+                f"each contact must be a NewContact or a mapping with 'phone', got {item!r}"
+            )
+        unknown = set(item) - {"phone", "groups", "fields"}
+        if unknown:
+            raise InvalidRequestError(f"unknown contact keys: {sorted(unknown)}")
+        return await self.create(
+            phone=item["phone"],  # type: ignore[arg-type]
+            groups=item.get("groups") or (),  # type: ignore[arg-type]
+            fields=item.get("fields"),  # type: ignore[arg-type]
         )

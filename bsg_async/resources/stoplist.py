@@ -4,16 +4,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bsg_async._converter import read_page
-from bsg_async._pagination import Paginator
-from bsg_async._validate import check_limit, check_offset, check_page_size, check_stoplist_type
-from bsg_async.models import Page, StoplistEntry, StoplistType
-from bsg_async.resources._base import Resource
+from bsg_async._converter import read_items
+from bsg_async._validate import (
+    check_id,
+    check_ids,
+    check_phones,
+    check_search,
+    check_sort,
+    check_stoplist_type,
+    check_stoplist_types,
+)
+from bsg_async.models import StoplistEntry, StoplistType
+from bsg_async.resources._base import Resource, chunked, ignore_body
 
 if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Iterable
+
+    from bsg_async._pagination import Paginator
     from bsg_async.resources._base import Params
 
 __all__ = ["Stoplist"]
+
+ADD_CHUNK = 1000
+REMOVE_CHUNK = 200
+SEARCH_FIELDS = frozenset({"id", "phone", "created_at", "type"})
+SORTS = frozenset({"id", "phone"})
+
+
+def _read_entries(body: object) -> builtins.list[StoplistEntry]:
+    return read_items(body, StoplistEntry)
 
 
 class Stoplist(Resource):
@@ -26,6 +46,7 @@ class Stoplist(Resource):
         page_size: int = 500,
         offset: int = 0,
         limit: int | None = None,
+        prefetch: int = 1,
     ) -> Paginator[StoplistEntry]:
         """Iterate over stop-list entries, optionally of one type.
 
@@ -37,24 +58,116 @@ class Stoplist(Resource):
             page_size: Entries per request, 15 to 500.
             offset: Where to start.
             limit: Most entries to return (None: all).
+            prefetch: Pages fetched concurrently once the total is known.
 
         Raises:
             InvalidRequestError: An argument is out of range (nothing sent).
         """
-        kind = None if type is None else check_stoplist_type(type)
-        size = check_page_size(page_size)
-        start = check_offset(offset)
-        cap = check_limit(limit)
+        params: Params = []
+        if type is not None:
+            kind = check_stoplist_type(type).value
+            params = [("type", kind), ("types", kind)]
+        return self._paginate(
+            "/stoplist",
+            StoplistEntry,
+            params,
+            page_size=page_size,
+            offset=offset,
+            limit=limit,
+            prefetch=prefetch,
+        )
 
-        async def fetch(at: int, count: int) -> Page[StoplistEntry]:
-            params: Params = [("page[limit]", count), ("page[offset]", at)]
-            if kind is not None:
-                params = [*params, ("type", kind.value), ("types", kind.value)]
-            return await self._request(
-                "GET",
-                "/stoplist",
-                params=params,
-                parse=lambda body: read_page(body, StoplistEntry, at),
+    def search(
+        self,
+        *,
+        field: str,
+        operator: str,
+        value: str | float,
+        sort: str | None = None,
+        way: str | None = None,
+        contact_group_id: int | None = None,
+        page_size: int = 500,
+        offset: int = 0,
+        limit: int | None = None,
+        prefetch: int = 1,
+    ) -> Paginator[StoplistEntry]:
+        """Iterate over stop-list entries matching one condition.
+
+        Args:
+            field: id, phone, created_at or type.
+            operator: like, =, >=, >, <, <=.
+            value: The value to compare with.
+            sort: id or phone.
+            way: asc or desc.
+            contact_group_id: Only phones that are in this contact list.
+            page_size: Entries per request, 15 to 500.
+            offset: Where to start.
+            limit: Most entries to return.
+            prefetch: Pages fetched concurrently once the total is known.
+        """
+        params = check_search(field, operator, value, fields=SEARCH_FIELDS)
+        params += check_sort(sort, way, SORTS)
+        if contact_group_id is not None:
+            params.append(("contact_group_id", check_id(contact_group_id, "contact_group_id")))
+        return self._paginate(
+            "/stoplist/search",
+            StoplistEntry,
+            params,
+            page_size=page_size,
+            offset=offset,
+            limit=limit,
+            prefetch=prefetch,
+        )
+
+    async def add(
+        self, phones: Iterable[int], *, types: Iterable[StoplistType | str] = ("sms",)
+    ) -> builtins.list[StoplistEntry]:
+        """Put phones on stop lists; return their entries.
+
+        Phones go out in calls of at most 1,000 (the API's limit). Adding a
+        phone that is already there is harmless, so this call is retried.
+
+        Args:
+            phones: Phone numbers, 9 to 15 digits.
+            types: Stop lists to add them to (sms, viber, rcs, whatsapp).
+
+        Raises:
+            InvalidRequestError: A bad phone or type (nothing sent).
+        """
+        numbers = check_phones(phones)
+        kinds = check_stoplist_types(types)
+        entries: builtins.list[StoplistEntry] = []
+        for chunk in chunked(numbers, ADD_CHUNK):
+            entries += await self._request(
+                "POST",
+                "/stoplist/attach",
+                json={"phones": chunk, "types": kinds},
+                idempotent=True,
+                parse=_read_entries,
             )
+        return entries
 
-        return Paginator(fetch, page_size=size, offset=start, limit=cap)
+    async def remove(
+        self, entry_ids: Iterable[int], *, types: Iterable[StoplistType | str] = ("sms",)
+    ) -> None:
+        """Take entries off stop lists (by entry id, not phone).
+
+        Ids go out in calls of at most 200 (the API's limit).
+
+        Args:
+            entry_ids: Ids of stop-list entries (``StoplistEntry.id``).
+            types: Stop lists to remove them from.
+
+        Raises:
+            InvalidRequestError: A bad id or type (nothing sent).
+        """
+        ids = check_ids(entry_ids, "entry_ids")
+        kinds = check_stoplist_types(types)
+        for chunk in chunked(ids, REMOVE_CHUNK):
+            await self._request(
+                "POST",
+                "/stoplist/detach",
+                json={"ids": chunk, "types": kinds},
+                idempotent=True,
+                parse=ignore_body,
+            )

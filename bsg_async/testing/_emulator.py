@@ -215,8 +215,12 @@ class FakeBSG:
         self.stoplist: dict[int, dict[str, Any]] = {}
         self._phones: dict[int, int] = {}
         self._stop_phones: dict[int, int] = {}
-        self._next = {"contact": 248_452_739, "group": 1_864_618, "field": 387_714,
-                      "stop": 24_142_096}
+        self._next = {
+            "contact": 248_452_739,
+            "group": 1_864_618,
+            "field": 387_714,
+            "stop": 24_142_096,
+        }
         if seed_contacts:
             self.seed_contacts(seed_contacts, seed=seed)
 
@@ -257,25 +261,42 @@ class FakeBSG:
                 ids.append(self._add_contact(phone, [group["id"]], {field_id: name}))
             return ids
 
-    def _add_field(self, name: str, kind: str, description: str | None, *,
-                   is_visible: bool) -> dict[str, Any]:
-        record = {"id": self._new_id("field"), "name": name, "type": kind,
-                  "description": description, "is_visible": is_visible}
+    def _add_field(
+        self, name: str, kind: str, description: str | None, *, is_visible: bool
+    ) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": self._new_id("field"),
+            "name": name,
+            "type": kind,
+            "description": description,
+            "is_visible": is_visible,
+        }
         self.fields[record["id"]] = record
         return record
 
     def _add_group(self, name: str, description: str | None, *, default: bool) -> dict[str, Any]:
-        record = {"id": self._new_id("group"), "name": name, "description": description,
-                  "default": default, "created_at": self._stamp(), "members": set()}
+        record: dict[str, Any] = {
+            "id": self._new_id("group"),
+            "name": name,
+            "description": description,
+            "default": default,
+            "created_at": self._stamp(),
+            "members": set(),
+        }
         self.groups[record["id"]] = record
         return record
 
     def _add_contact(self, phone: int, groups: list[int], values: dict[int, str]) -> int:
         contact_id = self._new_id("contact")
-        self.contacts[contact_id] = {"id": contact_id, "phone": phone, "fields": dict(values),
-                                     "groups": list(dict.fromkeys(groups)),
-                                     "created_at": self._stamp(), "hlr_status": "unknown",
-                                     "hlr_last_check": None}
+        self.contacts[contact_id] = {
+            "id": contact_id,
+            "phone": phone,
+            "fields": dict(values),
+            "groups": list(dict.fromkeys(groups)),
+            "created_at": self._stamp(),
+            "hlr_status": "unknown",
+            "hlr_last_check": None,
+        }
         self._phones[phone] = contact_id
         for group_id in groups:
             self.groups[group_id]["members"].add(contact_id)
@@ -285,11 +306,15 @@ class FakeBSG:
         """A valid JWT for this emulator (as a login would answer)."""
         now = self.now()
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        claims = {"iat": int(now), "exp": now + (self.token_ttl if ttl is None else ttl),
-                  "jti": self._dice.getrandbits(64)}
+        claims = {
+            "iat": int(now),
+            "exp": now + (self.token_ttl if ttl is None else ttl),
+            "jti": self._dice.getrandbits(64),
+        }
         payload = _b64(json.dumps(claims).encode())
-        signature = _b64(hmac.new(self._secret, f"{header}.{payload}".encode(),
-                                  hashlib.sha256).digest())
+        signature = _b64(
+            hmac.new(self._secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        )
         return f"{header}.{payload}.{signature}"
 
     def revoke(self, token: str) -> None:
@@ -325,8 +350,9 @@ class FakeBSG:
 
     # ------------------------------------------------------------- dispatch
 
-    def handle(self, method: str, path: str, query: str, headers: dict[str, str],
-               body: bytes) -> Reply:
+    def handle(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Reply:
         """Answer one request.
 
         Args:
@@ -370,24 +396,37 @@ class FakeBSG:
         if kind == "500":
             return _json(500, {"message": "Server Error"})
         if kind == "502":
-            page = b"<html><head><title>502 Bad Gateway</title></head><body>" \
-                   b"<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center>" \
-                   b"</body></html>"
+            page = (
+                b"<html><head><title>502 Bad Gateway</title></head><body>"
+                b"<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center>"
+                b"</body></html>"
+            )
             return Reply(502, page, {"content-type": "text/html"})
         if kind == "503":
-            return Reply(503, b'{"message":"Service Unavailable"}',
-                         {**_JSON, "retry-after": str(self.faults.retry_after)})
+            return Reply(
+                503,
+                b'{"message":"Service Unavailable"}',
+                {**_JSON, "retry-after": str(self.faults.retry_after)},
+            )
         if kind == "slow":
             return Reply(200, b"", dict(_JSON), action="slow", delay=self.faults.slow_seconds)
         return Reply(502, b"", {}, action="drop")
 
-    def _faulty(self, method: str, name: str, match: dict[str, str], query: str,
-                headers: dict[str, str], body: bytes) -> Reply:
+    def _faulty(
+        self,
+        method: str,
+        name: str,
+        match: dict[str, str],
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> Reply:
         kind = self._roll(name)
         if kind is None:
             return self._answer(method, name, match, query, headers, body)
-        strike_after = (method in _MUTATING and kind != "slow"
-                        and self._dice.random() < self.faults.after_apply)
+        strike_after = (
+            method in _MUTATING and kind != "slow" and self._dice.random() < self.faults.after_apply
+        )
         if strike_after:
             self.stats["fault:after_apply"] += 1
             self._answer(method, name, match, query, headers, body)
@@ -399,8 +438,15 @@ class FakeBSG:
             return real
         return fault
 
-    def _answer(self, method: str, name: str, match: dict[str, str], query: str,
-                headers: dict[str, str], body: bytes) -> Reply:
+    def _answer(
+        self,
+        method: str,
+        name: str,
+        match: dict[str, str],
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> Reply:
         if name == "not_found":
             return _json(404, {"message": "Not Found"})
         if name == "method_not_allowed":
@@ -415,12 +461,13 @@ class FakeBSG:
                     return duplicate
             handler = getattr(self, f"_op_{name}")
             params = parse_qsl(query, keep_blank_values=True)
-            return handler(match=match, params=params, body=body, token=token)
+            reply: Reply = handler(match=match, params=params, body=body, token=token)
         except _Error as error:
             payload: dict[str, object] = {"message": error.message}
-            if error.status != 401:  # noqa: PLR2004
+            if error.status != 401:
                 payload["errors"] = error.errors
             return _json(error.status, payload)
+        return reply
 
     # ------------------------------------------------------------------ auth
 
@@ -439,10 +486,11 @@ class FakeBSG:
         if scheme.lower() != "bearer" or not token:
             raise _Error(401, "Unauthenticated.")
         parts = token.split(".")
-        if len(parts) != 3 or token in self._revoked:  # noqa: PLR2004
+        if len(parts) != 3 or token in self._revoked:
             raise _Error(401, "Unauthenticated.")
-        expected = _b64(hmac.new(self._secret, f"{parts[0]}.{parts[1]}".encode(),
-                                 hashlib.sha256).digest())
+        expected = _b64(
+            hmac.new(self._secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        )
         if not hmac.compare_digest(expected, parts[2]):
             raise _Error(401, "Unauthenticated.")
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
@@ -461,9 +509,10 @@ class FakeBSG:
             return None
         now = self.now()
         key = (name, body, token)
-        if len(self._recent_posts) > 10_000:  # noqa: PLR2004 - keep memory bounded
-            self._recent_posts = {k: t for k, t in self._recent_posts.items()
-                                  if now - t < self.duplicate_window}
+        if len(self._recent_posts) > 10_000:
+            self._recent_posts = {
+                k: t for k, t in self._recent_posts.items() if now - t < self.duplicate_window
+            }
         last = self._recent_posts.get(key)
         self._recent_posts[key] = now
         if last is not None and now - last < self.duplicate_window:
@@ -479,7 +528,7 @@ class FakeBSG:
         errors: dict[str, list[str]] = {}
         limit = _int_param(values.get("page[limit]"), default_limit)
         offset = _int_param(values.get("page[offset]"), 0)
-        if limit is None or not 15 <= limit <= 500:  # noqa: PLR2004
+        if limit is None or not 15 <= limit <= 500:
             errors["page.limit"] = ["The page.limit must be between 15 and 500."]
         if offset is None or offset < 0:
             errors["page.offset"] = ["The page.offset must be at least 0."]
@@ -491,8 +540,9 @@ class FakeBSG:
         """Every list as embedded in a contact, computed once per answer."""
         return {gid: self._group_json(g, counts=counts) for gid, g in self.groups.items()}
 
-    def _contact_json(self, contact: dict[str, Any],
-                      lists: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    def _contact_json(
+        self, contact: dict[str, Any], lists: dict[int, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         lists = self._lists_view() if lists is None else lists
         groups = [lists[gid] for gid in contact["groups"] if gid in lists]
         values = contact["fields"]
@@ -508,19 +558,30 @@ class FakeBSG:
         }
 
     def _group_json(self, group: dict[str, Any], *, counts: bool = True) -> dict[str, Any]:
-        out = {"id": group["id"], "name": group["name"], "description": group["description"],
-               "default": group["default"], "created_at": group["created_at"]}
+        out = {
+            "id": group["id"],
+            "name": group["name"],
+            "description": group["description"],
+            "default": group["default"],
+            "created_at": group["created_at"],
+        }
         if counts:
-            stopped = sum(1 for cid in group["members"]
-                          if self.contacts[cid]["phone"] in self._stop_phones)
+            stopped = sum(
+                1 for cid in group["members"] if self.contacts[cid]["phone"] in self._stop_phones
+            )
             out["items"] = len(group["members"])
             out["stop_list_count"] = stopped
         return out
 
     def _stop_json(self, entry: dict[str, Any]) -> dict[str, Any]:
-        return {"id": entry["id"], "phone": entry["phone"], "created_at": entry["created_at"],
-                "sms_stoplist": entry["sms"], "viber_stoplist": entry["viber"],
-                "rcs_stoplist": entry["rcs"]}
+        return {
+            "id": entry["id"],
+            "phone": entry["phone"],
+            "created_at": entry["created_at"],
+            "sms_stoplist": entry["sms"],
+            "viber_stoplist": entry["viber"],
+            "rcs_stoplist": entry["rcs"],
+        }
 
     def _contact_or_422(self, raw: str) -> dict[str, Any]:
         contact = self.contacts.get(int(raw))
@@ -528,22 +589,27 @@ class FakeBSG:
             raise _Error(422, "Invalid contact id")
         return contact
 
-    def _contact_body(self, body: bytes, *, exclude: int | None = None
-                      ) -> tuple[int, list[int] | None, dict[int, str] | None]:
+    def _contact_body(
+        self, body: bytes, *, exclude: int | None = None
+    ) -> tuple[int, list[int] | None, dict[int, str] | None]:
         data = _load(body)
         if not isinstance(data, dict):
             raise _Error(422, "The given data was invalid.", {"phone": ["The phone is required."]})
         phone = data.get("phone")
-        if isinstance(phone, bool) or not isinstance(phone, int) or \
-                not MIN_PHONE <= phone <= MAX_PHONE:
-            raise _Error(422, "The given data was invalid.",
-                         {"phone": ["The phone must be 9 to 15 digits."]})
+        if (
+            isinstance(phone, bool)
+            or not isinstance(phone, int)
+            or not MIN_PHONE <= phone <= MAX_PHONE
+        ):
+            raise _Error(
+                422, "The given data was invalid.", {"phone": ["The phone must be 9 to 15 digits."]}
+            )
         owner = self._phones.get(phone)
         if owner is not None and owner != exclude:
             raise _Error(422, "Phone number is already exist in contact book")
         groups = data.get("groups")
         if groups is not None:
-            if not isinstance(groups, list) or len(groups) > 100:  # noqa: PLR2004
+            if not isinstance(groups, list) or len(groups) > 100:
                 raise _Error(422, "The given data was invalid.", {"groups": ["Invalid groups."]})
             for group_id in groups:
                 if group_id not in self.groups:
@@ -570,7 +636,7 @@ class FakeBSG:
         else:
             rows = list(self.contacts.values())
         lists = self._lists_view()
-        data = [self._contact_json(c, lists) for c in rows[offset:offset + limit]]
+        data = [self._contact_json(c, lists) for c in rows[offset : offset + limit]]
         return _json(200, {"data": data, "total": len(rows)})
 
     def _op_contact_get(self, *, match: dict[str, str], **_: object) -> Reply:
@@ -613,11 +679,15 @@ class FakeBSG:
         contact_ids = [int(v) for k, v in params if k == "contact_ids[]" and v.isdigit()]
         group_ids = [int(v) for k, v in params if k == "group_ids[]" and v.isdigit()]
         if not contact_ids and not group_ids:
-            raise _Error(422, "The given data was invalid.",
-                         {"contact_ids": ["contact_ids or group_ids is required."]})
-        if len(contact_ids) > 5000:  # noqa: PLR2004
-            raise _Error(422, "The given data was invalid.",
-                         {"contact_ids": ["At most 5000 contact ids."]})
+            raise _Error(
+                422,
+                "The given data was invalid.",
+                {"contact_ids": ["contact_ids or group_ids is required."]},
+            )
+        if len(contact_ids) > 5000:
+            raise _Error(
+                422, "The given data was invalid.", {"contact_ids": ["At most 5000 contact ids."]}
+            )
         doomed = set(contact_ids)
         for group_id in group_ids:
             doomed.update(self.groups.get(group_id, {}).get("members", ()))
@@ -626,29 +696,43 @@ class FakeBSG:
                 self._remove_contact(contact_id)
         return Reply(204)
 
-    def _search(self, params: list[tuple[str, str]], rows: list[dict[str, Any]],
-                fields: dict[str, Any], sorts: set[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _search(
+        self,
+        params: list[tuple[str, str]],
+        rows: list[dict[str, Any]],
+        fields: dict[str, Any],
+        sorts: set[str],
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         values = dict(params)
         limit, offset = self._page(params, 50)
-        criteria = {"field": values.get("search[field]"), "operator": values.get("search[operator]"),
-                    "value": values.get("search[value]")}
+        criteria = {
+            "field": values.get("search[field]"),
+            "operator": values.get("search[operator]"),
+            "value": values.get("search[value]"),
+        }
         if criteria["field"] is not None:
             getter = fields.get(criteria["field"]) or fields.get("*")
             operator = criteria["operator"] or "="
             if getter is None or operator not in _OPERATORS:
-                raise _Error(422, "The given data was invalid.",
-                             {"search": ["Unsupported search field or operator."]})
+                raise _Error(
+                    422,
+                    "The given data was invalid.",
+                    {"search": ["Unsupported search field or operator."]},
+                )
             needle = criteria["value"] or ""
-            rows = [row for row in rows
-                    if _compare(getter(row, criteria["field"]), operator, needle)]
+            rows = [
+                row for row in rows if _compare(getter(row, criteria["field"]), operator, needle)
+            ]
         sort = values.get("sort", "id")
         if sort not in sorts:
             raise _Error(422, "The given data was invalid.", {"sort": ["Unsupported sort."]})
-        rows = sorted(rows, key=lambda row: (row[sort] is None, row[sort]),
-                      reverse=values.get("way", "asc") == "desc")
-        meta = {"page": {"limit": limit, "offset": offset, "total": len(rows)},
-                "search": criteria}
-        return rows[offset:offset + limit], meta
+        rows = sorted(
+            rows,
+            key=lambda row: (row[sort] is None, row[sort]),
+            reverse=values.get("way", "asc") == "desc",
+        )
+        meta = {"page": {"limit": limit, "offset": offset, "total": len(rows)}, "search": criteria}
+        return rows[offset : offset + limit], meta
 
     def _op_contacts_search(self, *, params: list[tuple[str, str]], **_: object) -> Reply:
         getters = {
@@ -674,13 +758,14 @@ class FakeBSG:
         errors: dict[str, list[str]] = {}
         name = data.get("name")
         if name is not None or not partial:
-            if not isinstance(name, str) or not 1 <= len(name) <= 30:  # noqa: PLR2004
+            if not isinstance(name, str) or not 1 <= len(name) <= 30:
                 errors["name"] = ["The name must be 1 to 30 characters."]
         if not partial and data.get("type") not in {"text", "date", "number"}:
             errors["type"] = ["The type must be text, date or number."]
         description = data.get("description")
-        if description is not None and (not isinstance(description, str)
-                                        or not 1 <= len(description) <= 255):  # noqa: PLR2004
+        if description is not None and (
+            not isinstance(description, str) or not 1 <= len(description) <= 255
+        ):
             errors["description"] = ["The description must be 1 to 255 characters."]
         if "is_visible" in data and not isinstance(data["is_visible"], bool):
             errors["is_visible"] = ["The is_visible must be a boolean."]
@@ -690,8 +775,12 @@ class FakeBSG:
 
     def _op_field_create(self, *, body: bytes, **_: object) -> Reply:
         data = self._field_body(body, partial=False)
-        record = self._add_field(data["name"], data["type"], data.get("description"),
-                                 is_visible=data.get("is_visible", True))
+        record = self._add_field(
+            data["name"],
+            data["type"],
+            data.get("description"),
+            is_visible=data.get("is_visible", True),
+        )
         return _json(201, {"data": record})
 
     def _op_field_update(self, *, match: dict[str, str], body: bytes, **_: object) -> Reply:
@@ -707,7 +796,7 @@ class FakeBSG:
     def _op_fields_delete(self, *, body: bytes, **_: object) -> Reply:
         data = _load(body)
         ids = data.get("ids") if isinstance(data, dict) else None
-        if not isinstance(ids, list) or not 1 <= len(ids) <= 30:  # noqa: PLR2004
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 30:
             raise _Error(422, "The given data was invalid.", {"ids": ["1 to 30 ids."]})
         for field_id in ids:
             if self.fields.pop(field_id, None) is not None:
@@ -720,8 +809,13 @@ class FakeBSG:
     def _op_groups_list(self, *, params: list[tuple[str, str]], **_: object) -> Reply:
         limit, offset = self._page(params, 50)
         rows = list(self.groups.values())
-        return _json(200, {"data": [self._group_json(g) for g in rows[offset:offset + limit]],
-                           "total": len(rows)})
+        return _json(
+            200,
+            {
+                "data": [self._group_json(g) for g in rows[offset : offset + limit]],
+                "total": len(rows),
+            },
+        )
 
     def _group_or_422(self, raw: str) -> dict[str, Any]:
         group = self.groups.get(int(raw))
@@ -732,18 +826,21 @@ class FakeBSG:
     def _group_body(self, body: bytes, *, exclude: int | None = None) -> dict[str, Any]:
         data = _load(body)
         name = data.get("name") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or not isinstance(name, str) or \
-                not 3 <= len(name) <= 50:  # noqa: PLR2004
-            raise _Error(422, "The given data was invalid.",
-                         {"name": ["The name must be 3 to 50 characters."]})
+        if not isinstance(data, dict) or not isinstance(name, str) or not 3 <= len(name) <= 50:
+            raise _Error(
+                422,
+                "The given data was invalid.",
+                {"name": ["The name must be 3 to 50 characters."]},
+            )
         if any(g["name"] == name and g["id"] != exclude for g in self.groups.values()):
             raise _Error(422, "Contact group is already exists")
         return data
 
     def _op_group_create(self, *, body: bytes, **_: object) -> Reply:
         data = self._group_body(body)
-        group = self._add_group(data["name"], data.get("description"),
-                                default=bool(data.get("default", False)))
+        group = self._add_group(
+            data["name"], data.get("description"), default=bool(data.get("default", False))
+        )
         return _json(201, {"data": self._group_json(group)})
 
     def _op_group_get(self, *, match: dict[str, str], **_: object) -> Reply:
@@ -772,9 +869,9 @@ class FakeBSG:
         contacts = data.get("contacts") if isinstance(data, dict) else None
         groups = data.get("groups") if isinstance(data, dict) else None
         errors: dict[str, list[str]] = {}
-        if not isinstance(contacts, list) or not 1 <= len(contacts) <= 200:  # noqa: PLR2004
+        if not isinstance(contacts, list) or not 1 <= len(contacts) <= 200:
             errors["contacts"] = ["1 to 200 contact ids."]
-        if not isinstance(groups, list) or not 1 <= len(groups) <= 100:  # noqa: PLR2004
+        if not isinstance(groups, list) or not 1 <= len(groups) <= 100:
             errors["groups"] = ["1 to 100 list ids."]
         if errors or not isinstance(contacts, list) or not isinstance(groups, list):
             raise _Error(422, "The given data was invalid.", errors)
@@ -805,8 +902,10 @@ class FakeBSG:
         return _json(200, {})
 
     def _op_groups_search(self, *, params: list[tuple[str, str]], **_: object) -> Reply:
-        rows = [{**self._group_json(g), "phones": {self.contacts[c]["phone"] for c in g["members"]}}
-                for g in self.groups.values()]
+        rows = [
+            {**self._group_json(g), "phones": {self.contacts[c]["phone"] for c in g["members"]}}
+            for g in self.groups.values()
+        ]
         getters = {
             "id": lambda g, _f: g["id"],
             "name": lambda g, _f: g["name"],
@@ -815,11 +914,20 @@ class FakeBSG:
             "created_at": lambda g, _f: g["created_at"],
             "phone": lambda g, _f: g["phones"],
         }
-        page, meta = self._search(params, rows, getters,
-                                  {"id", "items", "name", "description", "created_at"})
-        data = [{"id": g["id"], "name": g["name"], "description": g["description"],
-                 "is_default": g["default"], "items": g["items"], "created_at": g["created_at"]}
-                for g in page]
+        page, meta = self._search(
+            params, rows, getters, {"id", "items", "name", "description", "created_at"}
+        )
+        data = [
+            {
+                "id": g["id"],
+                "name": g["name"],
+                "description": g["description"],
+                "is_default": g["default"],
+                "items": g["items"],
+                "created_at": g["created_at"],
+            }
+            for g in page
+        ]
         return _json(200, {"data": data, "meta": meta})
 
     # ------------------------------------------------------------- stoplist
@@ -831,16 +939,25 @@ class FakeBSG:
         if kind is not None and kind not in STOPLIST_TYPES:
             raise _Error(422, "The given data was invalid.", {"type": ["Unknown stop-list type."]})
         rows = [e for e in self.stoplist.values() if kind is None or e[kind]]
-        return _json(200, {"data": [self._stop_json(e) for e in rows[offset:offset + limit]],
-                           "total": len(rows)})
+        return _json(
+            200,
+            {
+                "data": [self._stop_json(e) for e in rows[offset : offset + limit]],
+                "total": len(rows),
+            },
+        )
 
     def _op_stoplist_attach(self, *, body: bytes, **_: object) -> Reply:
         data = _load(body)
         phones = data.get("phones") if isinstance(data, dict) else None
         types = data.get("types") if isinstance(data, dict) else None
-        if not isinstance(phones, list) or not 1 <= len(phones) <= 1000 or not all(  # noqa: PLR2004
-            isinstance(p, int) and not isinstance(p, bool) and MIN_PHONE <= p <= MAX_PHONE
-            for p in phones
+        if (
+            not isinstance(phones, list)
+            or not 1 <= len(phones) <= 1000
+            or not all(
+                isinstance(p, int) and not isinstance(p, bool) and MIN_PHONE <= p <= MAX_PHONE
+                for p in phones
+            )
         ):
             raise _Error(422, "The given data was invalid.", {"phones": ["1 to 1000 phones."]})
         if not isinstance(types, list) or not types or any(t not in STOPLIST_TYPES for t in types):
@@ -850,9 +967,12 @@ class FakeBSG:
             entry_id = self._stop_phones.get(phone)
             if entry_id is None:
                 entry_id = self._new_id("stop")
-                self.stoplist[entry_id] = {"id": entry_id, "phone": phone,
-                                           "created_at": self._stamp(),
-                                           **dict.fromkeys(STOPLIST_TYPES, False)}
+                self.stoplist[entry_id] = {
+                    "id": entry_id,
+                    "phone": phone,
+                    "created_at": self._stamp(),
+                    **dict.fromkeys(STOPLIST_TYPES, False),
+                }
                 self._stop_phones[phone] = entry_id
             entry = self.stoplist[entry_id]
             for kind in types:
@@ -864,7 +984,7 @@ class FakeBSG:
         data = _load(body)
         ids = data.get("ids") if isinstance(data, dict) else None
         types = data.get("types") if isinstance(data, dict) else None
-        if not isinstance(ids, list) or not 1 <= len(ids) <= 200:  # noqa: PLR2004
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 200:
             raise _Error(422, "The given data was invalid.", {"ids": ["1 to 200 entry ids."]})
         if not isinstance(types, list) or not types or any(t not in STOPLIST_TYPES for t in types):
             raise _Error(422, "The given data was invalid.", {"types": ["Unknown stop-list type."]})
@@ -935,6 +1055,11 @@ def _compare(actual: object, operator: str, needle: str) -> bool:
             left = str(actual)
     else:
         left = str(actual)
-    comparisons = {"=": left == right, ">=": left >= right, ">": left > right,
-                   "<": left < right, "<=": left <= right}
+    comparisons: dict[str, bool] = {
+        "=": left == right,
+        ">=": left >= right,
+        ">": left > right,
+        "<": left < right,
+        "<=": left <= right,
+    }
     return comparisons[operator]

@@ -12,6 +12,8 @@ from bsg_async.testing._asgi import make_asgi_app
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from typing_extensions import Self
+
     from bsg_async.testing._emulator import FakeBSG
 
 __all__ = ["EmulatorServer"]
@@ -53,7 +55,7 @@ class EmulatorServer:
         """The API root to give ``Client(base_url=...)``."""
         return f"http://{self.host}:{self.port}/api"
 
-    def start(self) -> EmulatorServer:
+    def start(self) -> Self:
         """Bind, start serving in a daemon thread, and wait until it accepts."""
         import uvicorn  # noqa: PLC0415 - optional dependency, loaded on use
 
@@ -95,7 +97,7 @@ class EmulatorServer:
         self._server = None
         self._socket = None
 
-    def __enter__(self) -> EmulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -6,13 +6,17 @@ Enable them with ``pytest_plugins = ["bsg_async.testing.fixtures"]`` in your
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-import bsg_async
 from bsg_async.testing._emulator import FakeBSG
-from bsg_async.testing._server import EmulatorServer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    import bsg_async
+    from bsg_async.testing._server import EmulatorServer
 
 __all__ = ["bsg_client", "fake_bsg", "fake_bsg_server"]
 
