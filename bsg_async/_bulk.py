@@ -88,7 +88,7 @@ class BulkIterator(Generic[I, R]):
                 break
         return batch
 
-    async def _fill(self) -> None:
+    async def _fill(self) -> None:  # noqa: C901 - one algorithm, clearer in one place
         batch = await self._take()
         if not batch:
             self._done = True
@@ -97,27 +97,40 @@ class BulkIterator(Generic[I, R]):
         self._next_index += len(batch)
         results: list[R | BaseException | _Pending] = [_PENDING] * len(batch)
         limiter = anyio.Semaphore(self._concurrency)
-        failed = False
+        scopes: dict[int, anyio.CancelScope] = {}
+        failed_at: int | None = None
 
-        async def run(position: int, item: I, group: anyio.abc.TaskGroup) -> None:
-            nonlocal failed
-            async with limiter:
-                if failed:
-                    return
-                try:
+        async def run(position: int, item: I, scope: anyio.CancelScope) -> None:
+            nonlocal failed_at
+            try:
+                with scope:
                     results[position] = await self._func(item)
-                except Exception as exc:  # noqa: BLE001 - every failure belongs to its item
-                    results[position] = exc
-                    if not self._return_exceptions:
-                        failed = True
-                        if self._cancel_on_error:
-                            group.cancel_scope.cancel()
+            except Exception as exc:  # noqa: BLE001 - every failure belongs to its item
+                results[position] = exc
+                if not self._return_exceptions:
+                    failed_at = position if failed_at is None else min(failed_at, position)
+                    if self._cancel_on_error:
+                        # Items before the failure still finish and are
+                        # yielded; only later ones are cancelled.
+                        for later, later_scope in scopes.items():
+                            if later > position:
+                                later_scope.cancel()
+            finally:
+                scopes.pop(position, None)
+                limiter.release()
 
         async with anyio.create_task_group() as group:
             for position, item in enumerate(batch):
-                group.start_soon(run, position, item, group)
+                # Acquiring here starts calls strictly in input order.
+                await limiter.acquire()
+                if failed_at is not None:
+                    limiter.release()
+                    break
+                scope = anyio.CancelScope()
+                scopes[position] = scope
+                group.start_soon(run, position, item, scope)
         self._ready.extend((start + position, result) for position, result in enumerate(results))
-        if failed:
+        if failed_at is not None:
             self._done = True  # no further input is read after a failure
 
     async def __anext__(self) -> R | BaseException:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from bsg_async.models import Page
 
-__all__ = ["Params", "Requester", "Resource", "chunked", "ignore_body"]
+__all__ = ["Params", "Requester", "Resource", "chunk_query", "chunked", "ignore_body"]
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -46,6 +46,27 @@ def chunked(values: list[V], size: int) -> Iterator[list[V]]:
     """Split ``values`` into lists of at most ``size`` items."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# Length of one encoded "name%5B%5D=value&" pair beyond the name and value.
+_PAIR_OVERHEAD = len("%5B%5D=&") - len("[]")
+
+
+def chunk_query(
+    values: list[int], name: str, max_items: int, max_chars: int
+) -> Iterator[list[int]]:
+    """Split ids sent as repeated query parameters by count and by URL length."""
+    chunk: list[int] = []
+    size = 0
+    for value in values:
+        pair = len(name) + len(str(value)) + _PAIR_OVERHEAD
+        if chunk and (len(chunk) >= max_items or size + pair > max_chars):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(value)
+        size += pair
+    if chunk:
+        yield chunk
 
 
 class Resource:

@@ -1,0 +1,305 @@
+"""Bulk calls and prefetch: order kept, failures in place, concurrency bounded."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import anyio.lowlevel
+import httpx
+import pytest
+import respx
+
+import bsg_async
+from bsg_async.models import NewContact
+from tests.helpers import KEY, FakeClock, contact_json
+
+pytestmark = pytest.mark.anyio
+
+
+async def crowd(counter: InFlight | Pages, target: int) -> None:
+    """Hold a request until ``target`` are in flight together (or a while passed)."""
+    for _ in range(200):
+        if counter.active >= target:
+            return
+        await anyio.lowlevel.checkpoint()
+
+
+class InFlight:
+    """A respx side effect that counts concurrent requests and yields control."""
+
+    def __init__(self, missing: set[int] | None = None, target: int = 1) -> None:
+        self.active = 0
+        self.peak = 0
+        self.calls = 0
+        self.missing = missing or set()
+        self.target = target
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.active += 1
+        self.calls += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await crowd(self, self.target)
+            contact_id = int(request.url.path.rsplit("/", 1)[1])
+            if contact_id in self.missing:
+                return httpx.Response(422, json={"message": "Invalid contact id", "errors": []})
+            return httpx.Response(200, json={"data": contact_json(contact_id)})
+        finally:
+            self.active -= 1
+
+
+async def test_get_many_keeps_input_order_and_bounds_concurrency(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """300 ids at concurrency 8: results in input order, never more than 8 in flight."""
+    counter = InFlight(target=64)
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=counter)
+    ids = [(i * 7919) % 1000 + 1 for i in range(300)]
+    got = [c.id async for c in client.contacts.get_many(ids, concurrency=8)]
+    assert ids == got
+    assert 8 == counter.peak
+
+
+async def test_client_cap_wins_over_bulk_concurrency(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """concurrency=64 on a client with max_concurrency=4 never has more than 4 in flight."""
+    counter = InFlight(target=64)
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=counter)
+    async with bsg_async.Client(KEY, clock=clock, max_concurrency=4) as client:
+        got = [c.id async for c in client.contacts.get_many(range(1, 201), concurrency=64)]
+    assert list(range(1, 201)) == got
+    assert 4 == counter.peak
+
+
+async def test_get_many_return_exceptions_in_place(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """Missing contacts become NotFoundError in their own position; the rest arrive."""
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight(missing={3, 50}))
+    results = [
+        r
+        async for r in client.contacts.get_many(
+            range(1, 101), concurrency=5, return_exceptions=True
+        )
+    ]
+    assert 100 == len(results)
+    failed = [i for i, r in enumerate(results) if isinstance(r, bsg_async.NotFoundError)]
+    assert [2, 49] == failed
+    assert [i + 1 for i in range(100) if i not in failed] == [
+        r.id for r in results if isinstance(r, bsg_async.Contact)
+    ]
+
+
+async def test_get_many_raises_first_error_with_index(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """Without return_exceptions the first failure is raised, items before it yielded."""
+    counter = InFlight(missing={30}, target=4)
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=counter)
+    seen: list[int] = []
+    with pytest.raises(bsg_async.NotFoundError) as info:
+        async for contact in client.contacts.get_many(range(1, 1001), concurrency=4):
+            seen.append(contact.id)
+    assert 29 == info.value.index  # type: ignore[attr-defined]
+    assert list(range(1, 30)) == seen
+    assert counter.calls < 100  # the rest of the input was never sent
+
+
+async def test_get_many_reads_input_lazily(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """A generator of a million ids is not materialised: breaking early stops reading it."""
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight())
+    pulled = itertools.count(1)
+
+    def ids() -> Iterator[int]:
+        for i in range(1, 1_000_001):
+            next(pulled)
+            yield i
+
+    async for contact in client.contacts.get_many(ids(), concurrency=8):
+        if contact.id == 10:
+            break
+    assert next(pulled) <= 8 * 4 + 1
+
+
+async def test_get_many_async_input(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """An async iterable of ids works too."""
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight())
+
+    async def ids() -> AsyncIterator[int]:
+        for i in range(1, 51):
+            yield i
+
+    assert list(range(1, 51)) == [c.id async for c in client.contacts.get_many(ids())]
+
+
+async def test_get_many_bad_id_takes_its_place(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """An invalid id is InvalidRequestError in its slot; it sends nothing."""
+    route = api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight())
+    results = [r async for r in client.contacts.get_many([1, 0, 2], return_exceptions=True)]
+    assert isinstance(results[1], bsg_async.InvalidRequestError)
+    assert 2 == route.call_count
+
+
+async def test_create_many_order_and_failures(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """Creates keep input order; duplicates fail in place without stopping the rest."""
+    taken = {61401629760}
+    next_id = itertools.count(1)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        phone = json.loads(request.content)["phone"]
+        if phone in taken:
+            return httpx.Response(
+                422, json={"message": "Phone number is already exist in contact book", "errors": []}
+            )
+        taken.add(phone)
+        return httpx.Response(201, json={"data": contact_json(next(next_id), phone=phone)})
+
+    api.post("/contacts").mock(side_effect=answer)
+    phones = [61401629750 + i for i in range(20)]
+    items: list[NewContact | dict[str, object]] = [
+        NewContact(phone=p) if i % 2 else {"phone": p, "groups": [], "fields": {1: "x"}}
+        for i, p in enumerate(phones)
+    ]
+    results = [
+        r async for r in client.contacts.create_many(items, concurrency=6, return_exceptions=True)
+    ]
+    assert [isinstance(r, bsg_async.UnprocessableEntityError) for r in results] == [
+        p == 61401629760 for p in phones
+    ]
+    assert [p for p in phones if p != 61401629760] == [
+        r.phone for r in results if isinstance(r, bsg_async.Contact)
+    ]
+
+
+async def test_create_many_failure_keeps_finished_creates(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """Without return_exceptions, creates in flight finish and are reported on the error."""
+
+    failure_sent = anyio.Event()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        phone = json.loads(request.content)["phone"]
+        if phone == 61401629752:
+            failure_sent.set()
+            return httpx.Response(
+                422, json={"message": "Phone number is already exist in contact book"}
+            )
+        if phone <= 61401629753:  # items 0, 1 and 3 are in flight when item 2 fails
+            await failure_sent.wait()
+        return httpx.Response(201, json={"data": contact_json(phone - 61401629000, phone=phone)})
+
+    route = api.post("/contacts").mock(side_effect=answer)
+    seen: list[int] = []
+    with pytest.raises(bsg_async.UnprocessableEntityError) as info:
+        async for contact in client.contacts.create_many(
+            [{"phone": 61401629750 + i} for i in range(100)], concurrency=4
+        ):
+            seen.append(contact.phone)
+    completed = info.value.completed  # type: ignore[attr-defined]
+    assert (2, [61401629750, 61401629751]) == (info.value.index, seen)  # type: ignore[attr-defined]
+    assert {3: 61401629753} == {i: c.phone for i, c in completed.items()}
+    assert 4 == route.call_count
+
+
+async def test_create_many_rejects_unknown_keys(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A mapping with a typo is refused in its slot, before sending."""
+    results = [
+        r
+        async for r in client.contacts.create_many([{"phon": 61401629754}], return_exceptions=True)
+    ]
+    assert isinstance(results[0], bsg_async.InvalidRequestError)
+    assert 0 == len(api.calls)
+
+
+class Pages:
+    """GET /contacts over ``count`` rows, counting requests and overlap."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.asked: list[int] = []
+        self.active = 0
+        self.peak = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await crowd(self, 64)
+            offset = int(request.url.params["page[offset]"])
+            limit = int(request.url.params["page[limit]"])
+            self.asked.append(offset)
+            rows = [contact_json(i + 1) for i in range(offset, min(offset + limit, self.count))]
+            return httpx.Response(200, json={"data": rows, "total": self.count})
+        finally:
+            self.active -= 1
+
+
+@pytest.mark.parametrize(
+    ("count", "limit", "peak"), [(1234, None, 4), (1500, None, 4), (999, 370, 3), (14, None, 1)]
+)
+async def test_prefetch_matches_sequential(
+    client: bsg_async.Client, api: respx.MockRouter, count: int, limit: int | None, peak: int
+) -> None:
+    """prefetch=4 yields exactly the sequence of prefetch=1, with pages overlapping."""
+    sequential = Pages(count)
+    api.get("/contacts").mock(side_effect=sequential)
+    expected = [c.id async for c in client.contacts.list(page_size=100, limit=limit)]
+    concurrent = Pages(count)
+    api.get("/contacts").mock(side_effect=concurrent)
+    got = [c.id async for c in client.contacts.list(page_size=100, limit=limit, prefetch=4)]
+    assert expected == got
+    assert len(expected) == (count if limit is None else min(limit, count))
+    assert sorted(sequential.asked) == sorted(concurrent.asked)
+    assert 1 == sequential.peak
+    assert peak == concurrent.peak
+
+
+async def test_prefetch_break_stops_requests(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """Breaking out of a prefetching walk sends nothing more than the current window."""
+    pages = Pages(100_000)
+    api.get("/contacts").mock(side_effect=pages)
+    async for contact in client.contacts.list(page_size=100, prefetch=8):
+        if contact.id == 150:  # inside the first prefetched window
+            break
+    assert [0, 100, 200, 300, 400, 500, 600, 700, 800] == sorted(pages.asked)
+
+
+async def test_prefetch_error_keeps_earlier_pages(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A failing page in a window: earlier pages are yielded, the error names its offset."""
+    pages = Pages(1000)
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.params["page[offset]"] == "300":
+            return httpx.Response(500, json={"message": "Server Error"})
+        return await pages(request)
+
+    api.get("/contacts").mock(side_effect=answer)
+    seen: list[int] = []
+    with pytest.raises(bsg_async.ServerError) as info:
+        async for contact in client.contacts.list(page_size=100, prefetch=4):
+            seen.append(contact.id)
+    assert (300, list(range(1, 301))) == (info.value.offset, seen)
+
+
+async def test_prefetch_validated(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """prefetch must be 1..64 and concurrency 1..256."""
+    with pytest.raises(bsg_async.InvalidRequestError):
+        client.contacts.list(prefetch=0)
+    with pytest.raises(bsg_async.InvalidRequestError):
+        client.contacts.get_many([1], concurrency=0)
+    assert 0 == len(api.calls)
