@@ -36,6 +36,12 @@ class _OpenEnum(str, enum.Enum):
     instead of failing, so a value the API adds later is not an error.
     """
 
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
     @classmethod
     def _missing_(cls, value: object) -> _OpenEnum | None:
         if not isinstance(value, str):

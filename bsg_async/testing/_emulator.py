@@ -83,7 +83,7 @@ class Faults:
     slow: float = 0.0
     slow_seconds: float = 5.0
     latency: float = 0.0
-    retry_after: int = 1
+    retry_after: float = 1.0
     after_apply: float = 0.5
     include_auth: bool = False
     seed: int = 0
@@ -536,14 +536,21 @@ class FakeBSG:
             raise _Error(422, "The given data was invalid.", errors)
         return limit, offset
 
-    def _lists_view(self, *, counts: bool = True) -> dict[int, dict[str, Any]]:
-        """Every list as embedded in a contact, computed once per answer."""
-        return {gid: self._group_json(g, counts=counts) for gid, g in self.groups.items()}
+    def _lists_view(
+        self, contacts: list[dict[str, Any]], *, counts: bool = True
+    ) -> dict[int, dict[str, Any]]:
+        """The lists these contacts belong to, as embedded, computed once per answer."""
+        wanted = {gid for contact in contacts for gid in contact["groups"]}
+        return {
+            gid: self._group_json(self.groups[gid], counts=counts)
+            for gid in wanted
+            if gid in self.groups
+        }
 
     def _contact_json(
         self, contact: dict[str, Any], lists: dict[int, dict[str, Any]] | None = None
     ) -> dict[str, Any]:
-        lists = self._lists_view() if lists is None else lists
+        lists = self._lists_view([contact]) if lists is None else lists
         groups = [lists[gid] for gid in contact["groups"] if gid in lists]
         values = contact["fields"]
         return {
@@ -635,8 +642,9 @@ class FakeBSG:
             rows = [c for c in self.contacts.values() if wanted.intersection(c["groups"])]
         else:
             rows = list(self.contacts.values())
-        lists = self._lists_view()
-        data = [self._contact_json(c, lists) for c in rows[offset : offset + limit]]
+        page = rows[offset : offset + limit]
+        lists = self._lists_view(page)
+        data = [self._contact_json(c, lists) for c in page]
         return _json(200, {"data": data, "total": len(rows)})
 
     def _op_contact_get(self, *, match: dict[str, str], **_: object) -> Reply:
@@ -662,7 +670,9 @@ class FakeBSG:
         if values is not None:
             contact["fields"].update(values)
         # PUT answers embed lists without items/stop_list_count (as documented).
-        return _json(200, {"data": self._contact_json(contact, self._lists_view(counts=False))})
+        return _json(
+            200, {"data": self._contact_json(contact, self._lists_view([contact], counts=False))}
+        )
 
     def _remove_contact(self, contact_id: int) -> None:
         contact = self.contacts.pop(contact_id)
@@ -743,7 +753,7 @@ class FakeBSG:
             "*": lambda c, f: c["fields"].get(int(f)) if f.isdigit() else None,
         }
         page, meta = self._search(params, list(self.contacts.values()), getters, {"id", "phone"})
-        lists = self._lists_view(counts=False)
+        lists = self._lists_view(page, counts=False)
         return _json(200, {"data": [self._contact_json(c, lists) for c in page], "meta": meta})
 
     # --------------------------------------------------------------- fields

@@ -59,7 +59,9 @@ class EmulatorServer:
         """Bind, start serving in a daemon thread, and wait until it accepts."""
         import uvicorn  # noqa: PLC0415 - optional dependency, loaded on use
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets
+        # only when the listening socket says so (otherwise ~40 ms per answer).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self._socket = sock
