@@ -10,6 +10,8 @@ import respx
 import bsg_async
 from tests.helpers import BASE, KEY, FakeClock, make_jwt
 
+pytest_plugins = ["bsg_async.testing.fixtures"]
+
 
 @pytest.fixture(scope="session", params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
