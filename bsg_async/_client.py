@@ -3,10 +3,11 @@
 Layers, outermost first::
 
     httpx.AsyncClient  (base URL, timeout, JWTAuth flow)
-      RetryTransport      retries with backoff, Retry-After
-        RateLimitTransport  in-flight cap, token bucket, shared pause
-          innermost         httpx.AsyncHTTPTransport, or the user's transport,
-                            or the user's httpx.AsyncClient
+      RetryTransport        retries with backoff, Retry-After
+        RateLimitTransport    in-flight cap, token bucket, shared pause
+          ReadTransport         whole answer within a deadline and a size cap
+            innermost             httpx.AsyncHTTPTransport, or the user's
+                                  transport, or the user's httpx.AsyncClient
 
 ``Client._request`` is the only place where an answer becomes a model or an
 exception.
@@ -21,6 +22,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import httpx
 
 from bsg_async import _converter
@@ -37,6 +39,7 @@ from bsg_async._errors import (
     error_class_for,
 )
 from bsg_async._ratelimit import RateLimitTransport
+from bsg_async._read import ReadTransport, ResponseTooLargeError
 from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async.resources.contacts import Contacts
 from bsg_async.resources.fields import Fields
@@ -168,8 +171,10 @@ class Client:
                     max_keepalive_connections=max_concurrency,
                 )
             )
+        deadline = float(timeout) if isinstance(timeout, (int, float)) else None
+        self._reader = ReadTransport(innermost, deadline=deadline)
         self._pacer = RateLimitTransport(
-            innermost,
+            self._reader,
             rate=rate_limit,
             max_concurrency=max_concurrency,
             clock=clock.monotonic,
@@ -195,6 +200,8 @@ class Client:
             headers={"Accept": "application/json", "User-Agent": f"bsg-async/{_VERSION}"},
             trust_env=False,
         )
+        self._in_flight: set[anyio.CancelScope] = set()
+        self._closing = False
         self.contacts = Contacts(self._request)
         self.lists = Lists(self._request)
         self.fields = Fields(self._request)
@@ -236,7 +243,14 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connections this client owns (not a lent client or transport)."""
+        """Close the connections this client owns (not a lent client or transport).
+
+        Requests still in flight (in other tasks) end at once with
+        ``APIConnectionError`` saying the client was closed.
+        """
+        self._closing = True
+        for scope in list(self._in_flight):
+            scope.cancel()
         await self._http.aclose()
 
     @property
@@ -255,18 +269,28 @@ class Client:
         idempotent: bool | None = None,
     ) -> T:
         """Send one request; return ``parse(body)`` or raise the matching error."""
+        if self._closing:
+            raise APIConnectionError(f"{method} {path}: the client is closed")
         request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
         if idempotent is not None:
             request.extensions["bsg_idempotent"] = idempotent
         started = time.perf_counter()
+        scope = anyio.CancelScope()
+        self._in_flight.add(scope)
         try:
-            response = await self._http.send(request)
-        except LoginFailedError as exc:
-            raise _status_error(exc.response, login=True) from None
-        except httpx.TimeoutException as exc:
-            raise _connection_error(APITimeoutError, exc, request) from exc
-        except httpx.TransportError as exc:
-            raise _connection_error(APIConnectionError, exc, request) from exc
+            with scope:
+                response = await self._send(request)
+        finally:
+            self._in_flight.discard(scope)
+        if scope.cancelled_caught:
+            # Only aclose() cancels this scope; a cancellation from outside
+            # propagates through it untouched.
+            raise APIConnectionError(
+                f"{method} {request.url.path}: the client was closed while the request"
+                " was in flight",
+                request=request,
+                may_have_been_applied=idempotent is False,
+            )
         logger.debug(
             "%s %s -> %d in %.1f ms (retries: %d)",
             method,
@@ -278,6 +302,25 @@ class Client:
         if response.status_code >= _ERROR_STATUS:
             raise _status_error(response)
         return _parse(response, parse)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send through the layers, translating their exceptions at this one edge."""
+        try:
+            return await self._http.send(request)
+        except LoginFailedError as exc:
+            raise _status_error(exc.response, login=True) from None
+        except httpx.TimeoutException as exc:
+            raise _connection_error(APITimeoutError, exc, request) from exc
+        except httpx.TransportError as exc:
+            raise _connection_error(APIConnectionError, exc, request) from exc
+        except ResponseTooLargeError as exc:
+            raise DecodeError(str(exc)) from None
+        except RuntimeError:
+            if self._http.is_closed:  # httpx refuses to send on a closed client
+                raise APIConnectionError(
+                    f"{request.method} {request.url.path}: the client is closed", request=request
+                ) from None
+            raise
 
 
 def _connection_error(

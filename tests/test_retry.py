@@ -132,7 +132,7 @@ async def test_create_not_retried_after_read_timeout(
     """POST /contacts is not repeated after a read timeout: it may have been applied."""
     route = api.post("/contacts").mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(bsg_async.APITimeoutError) as info:
-        await client.contacts.create(phone=61401629754)
+        await client.contacts.create(phone=61401629754, recover=False)
     assert (1, 0, True) == (
         route.call_count,
         info.value.retries_taken,
@@ -148,7 +148,7 @@ async def test_create_not_retried_after_500(
     """A 5xx on create surfaces at once, flagged as possibly applied."""
     route = api.post("/contacts").respond(500, json={"message": "Server Error"})
     with pytest.raises(bsg_async.ServerError) as info:
-        await client.contacts.create(phone=61401629754)
+        await client.contacts.create(phone=61401629754, recover=False)
     assert (1, True) == (route.call_count, info.value.may_have_been_applied)
 
 
@@ -185,3 +185,64 @@ async def test_4xx_is_not_retried(client: bsg_async.Client, api: respx.MockRoute
     with pytest.raises(bsg_async.PermissionDeniedError):
         await client.contacts.get(2)
     assert (1, 1) == (bad.call_count, denied.call_count)
+
+
+SEARCH = "/contacts/search"
+
+
+async def test_create_recovery_finds_applied_contact(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A create that timed out but was applied is found by phone, not sent twice."""
+    create = api.post("/contacts").mock(side_effect=httpx.ReadTimeout("slow"))
+    lookup = api.get(SEARCH).respond(
+        200,
+        json={
+            "data": [contact_json(42, phone=61401629754)],
+            "meta": {"page": {"limit": 15, "offset": 0, "total": 1}},
+        },
+    )
+    contact = await client.contacts.create(phone=61401629754)
+    assert (42, 1, 1) == (contact.id, create.call_count, lookup.call_count)
+    assert ("search[field]", "phone") in list(lookup.calls[0].request.url.params.multi_items())
+
+
+async def test_create_recovery_resends_when_not_applied(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A 502 on create with the phone absent afterwards: the create is sent again."""
+    create = api.post("/contacts").mock(
+        side_effect=[
+            httpx.Response(502, text="<html>bad gateway</html>"),
+            httpx.Response(201, json={"data": contact_json(7, phone=61401629754)}),
+        ]
+    )
+    empty = {"data": [], "meta": {"page": {"limit": 15, "offset": 0, "total": 0}}}
+    lookup = api.get(SEARCH).respond(200, json=empty)
+    assert 7 == (await client.contacts.create(phone=61401629754)).id
+    assert (2, 1) == (create.call_count, lookup.call_count)
+
+
+async def test_create_recovery_gives_up_after_three(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """Four ambiguous failures in a row raise, still flagged as possibly applied."""
+    create = api.post("/contacts").respond(503)
+    empty = {"data": [], "meta": {"page": {"limit": 15, "offset": 0, "total": 0}}}
+    lookup = api.get(SEARCH).respond(200, json=empty)
+    with pytest.raises(bsg_async.ServerError) as info:
+        await client.contacts.create(phone=61401629754)
+    assert (4, 3, True) == (create.call_count, lookup.call_count, info.value.may_have_been_applied)
+
+
+async def test_duplicate_phone_is_not_recovered(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A 422 is a definite answer: no lookup, the error surfaces."""
+    api.post("/contacts").respond(
+        422, json={"message": "Phone number is already exist in contact book"}
+    )
+    lookup = api.get(SEARCH).respond(200, json={})
+    with pytest.raises(bsg_async.UnprocessableEntityError):
+        await client.contacts.create(phone=61401629754)
+    assert 0 == lookup.call_count

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Literal, overload
 
 from bsg_async._bulk import BulkIterator
 from bsg_async._converter import read_data
-from bsg_async._errors import InvalidRequestError, NotFoundError
+from bsg_async._errors import BSGError, InvalidRequestError, NotFoundError
 from bsg_async._validate import (
     check_concurrency,
     check_fields,
@@ -36,6 +37,10 @@ MAX_QUERY_CHARS = 8000
 SEARCH_FIELDS = frozenset({"id", "phone", "group_id", "created_at"})
 SORTS = frozenset({"id", "phone"})
 DEFAULT_BULK_CONCURRENCY = 16
+# Lookups-and-resends after a create whose outcome was unknown.
+CREATE_RECOVERIES = 3
+
+logger = logging.getLogger("bsg_async")
 
 
 class Contacts(Resource):
@@ -135,21 +140,28 @@ class Contacts(Resource):
         phone: int,
         groups: Iterable[int] = (),
         fields: Mapping[int, str] | None = None,
+        recover: bool = True,
     ) -> Contact:
         """Add a contact to the Contact Book.
 
-        Creating is not idempotent: it is retried only when the request
-        provably never reached the server. Other failures raise with
-        ``may_have_been_applied`` set.
+        Creating is not idempotent, so the retry layer repeats it only when
+        the request provably never reached the server. When a failure leaves
+        the outcome unknown (a timeout, a dropped connection, a 5xx, a 429
+        duplicate detection) and ``recover`` is on, the SDK looks the phone up
+        (phones are unique in a Contact Book): found, that contact is
+        returned; not found, the create is sent again (up to 3 times).
 
         Args:
             phone: International number, 9 to 15 digits, e.g. 61401629754.
             groups: Ids of the lists to add the contact to.
             fields: Custom field values by field id.
+            recover: Settle unknown outcomes by a lookup (see above).
 
         Raises:
             UnprocessableEntityError: The phone is already in the Contact Book.
             InvalidRequestError: An argument is invalid (nothing sent).
+            BSGError: With ``may_have_been_applied`` when recovery is off or
+                could not settle the outcome.
         """
         body: dict[str, object] = {"phone": check_phone(phone)}
         group_ids = check_ids(groups, "groups", max_items=MAX_GROUPS)
@@ -159,13 +171,36 @@ class Contacts(Resource):
             body["groups"] = group_ids
         if pairs:
             body["fields"] = pairs
-        return await self._request(
-            "POST",
-            "/contacts",
-            json=body,
-            idempotent=False,
-            parse=lambda data: read_data(data, Contact),
-        )
+        recoveries = 0
+        while True:
+            try:
+                return await self._request(
+                    "POST",
+                    "/contacts",
+                    json=body,
+                    idempotent=False,
+                    parse=lambda data: read_data(data, Contact),
+                )
+            except BSGError as exc:
+                if not (recover and exc.may_have_been_applied) or recoveries >= CREATE_RECOVERIES:
+                    raise
+                recoveries += 1
+                try:
+                    found = await self._find_phone(body["phone"])  # type: ignore[arg-type]
+                except BSGError:
+                    raise exc from None
+                if found is not None:
+                    logger.info("create of a contact settled by lookup: it was applied")
+                    return found
+                logger.info("create of a contact settled by lookup: not applied, sending again")
+
+    async def _find_phone(self, phone: int) -> Contact | None:
+        """The contact with exactly this phone, if there is one."""
+        matches = self.search(field="phone", operator="=", value=phone, page_size=15, limit=15)
+        async for contact in matches:
+            if contact.phone == phone:
+                return contact
+        return None
 
     async def update(
         self,

@@ -1,0 +1,84 @@
+"""The innermost layer: read each answer whole, within a size cap and a deadline.
+
+httpx's read timeout bounds the wait for each chunk, so a server that drips
+one byte at a time never trips it. This layer bounds the whole exchange
+(sending, waiting, reading) by ``deadline`` seconds and raises
+``httpx.ReadTimeout`` past it, which the retry layer treats like any timeout.
+A body larger than ``max_bytes`` is abandoned with ``ResponseTooLargeError``
+instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+
+__all__ = ["ReadTransport", "ResponseTooLargeError"]
+
+
+class ResponseTooLargeError(Exception):
+    """An answer's body exceeded the size the client accepts."""
+
+    def __init__(self, request: httpx.Request, limit: int) -> None:
+        super().__init__(
+            f"{request.method} {request.url.path}: answer larger than {limit} bytes, abandoned"
+        )
+        self.request = request
+        self.limit = limit
+
+
+class ReadTransport(httpx.AsyncBaseTransport):
+    """Return answers whose body is already read.
+
+    Args:
+        transport: The transport to send through.
+        deadline: Seconds allowed for one whole exchange (None: no bound).
+        max_bytes: Largest body accepted.
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        deadline: float | None,
+        max_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self._transport = transport
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send, then read the body, all within the deadline and size cap."""
+        with anyio.move_on_after(self.deadline):
+            return await self._exchange(request)
+        # Reached only when the deadline cancelled the exchange.
+        raise httpx.ReadTimeout(f"no complete answer within {self.deadline} s", request=request)
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        response = await self._transport.handle_async_request(request)
+        stream = response.stream
+        if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover - sync transport
+            raise TypeError("bsg_async needs an async transport")
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            # The raw stream, not aiter_raw(): a response a transport built
+            # in memory is already "read" but its stream still replays.
+            async for chunk in stream:
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise ResponseTooLargeError(request, self.max_bytes)
+                chunks.append(chunk)
+        finally:
+            await stream.aclose()
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._transport.aclose()
