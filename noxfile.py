@@ -44,3 +44,17 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     _install(session, "test", "typecheck")
     session.run("mypy")
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The long reliability runs: 100,000 contacts and 40% faults (slow; on demand)."""
+    _install(session, "test")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_chaos.py",
+        *session.posargs,
+        env={"BSG_CHAOS": "long"},
+    )

@@ -1,6 +1,6 @@
 """Order-preserving, bounded-concurrency mapping of an async call over many inputs.
 
-The input is consumed lazily, one window of ``concurrency * 4`` items at a
+The input is consumed lazily, one window of ``concurrency * 16`` items at a
 time; a window's calls run in a task group that ends before any result is
 handed out, so nothing runs while the consumer holds a result (anyio forbids
 yielding from inside a task group) and memory stays bounded for any input
@@ -23,7 +23,7 @@ I = TypeVar("I")  # noqa: E741 - input item
 R = TypeVar("R")
 
 # Results per window, as a multiple of the concurrency.
-WINDOW_FACTOR = 4
+WINDOW_FACTOR = 16
 
 
 class _Pending:

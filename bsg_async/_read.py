@@ -59,22 +59,28 @@ class ReadTransport(httpx.AsyncBaseTransport):
         stream = response.stream
         if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover - sync transport
             raise TypeError("bsg_async needs an async transport")
+        # The raw stream, not aiter_raw(): a response a transport built in
+        # memory is already "read" but its stream still replays.
+        chunks = stream.__aiter__()
         try:
-            chunks: list[bytes] = []
+            parts: list[bytes] = []
             size = 0
-            # The raw stream, not aiter_raw(): a response a transport built
-            # in memory is already "read" but its stream still replays.
-            async for chunk in stream:
+            async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise ResponseTooLargeError(request, self.max_bytes)
-                chunks.append(chunk)
+                parts.append(chunk)
         finally:
+            # Close the iterator too: leaving an async generator to the
+            # garbage collector is an error under trio.
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
             await stream.aclose()
         return httpx.Response(
             response.status_code,
             headers=response.headers,
-            content=b"".join(chunks),
+            content=b"".join(parts),
             extensions=response.extensions,
             request=request,
         )

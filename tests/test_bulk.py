@@ -13,6 +13,7 @@ import pytest
 import respx
 
 import bsg_async
+from bsg_async._bulk import WINDOW_FACTOR
 from bsg_async.models import NewContact
 from tests.helpers import KEY, FakeClock, contact_json
 
@@ -122,7 +123,7 @@ async def test_get_many_reads_input_lazily(client: bsg_async.Client, api: respx.
     async for contact in client.contacts.get_many(ids(), concurrency=8):
         if contact.id == 10:
             break
-    assert next(pulled) <= 8 * 4 + 1
+    assert next(pulled) <= 8 * WINDOW_FACTOR + 1  # one window read ahead, no more
 
 
 async def test_get_many_async_input(client: bsg_async.Client, api: respx.MockRouter) -> None:

@@ -199,13 +199,13 @@ class FakeBSG:
         self.api_keys = set(api_keys)
         self.token_ttl = token_ttl
         self.duplicate_window = duplicate_window
-        self.faults = faults or Faults()
         self._clock = clock
         self._skew = 0.0
         self._lock = threading.RLock()
+        self.faults = faults or Faults()  # also seeds the fault dice
         self._secret = hashlib.sha256(f"bsg-emulator-{seed}".encode()).digest()
-        self._dice = random.Random(self.faults.seed)  # noqa: S311 - test data
         self._revoked: set[str] = set()
+        self._throttle: float | None = None
         self._recent_posts: dict[tuple[str, bytes, str], float] = {}
         self.stats: Counter[str] = Counter()
         self.request_times: list[float] = []
@@ -225,6 +225,17 @@ class FakeBSG:
             self.seed_contacts(seed_contacts, seed=seed)
 
     # ----------------------------------------------------------------- setup
+
+    @property
+    def faults(self) -> Faults:
+        """The failures being injected; assigning new ones reseeds the dice."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        with self._lock:
+            self._faults = faults
+            self._dice = random.Random(faults.seed)  # noqa: S311 - test data
 
     def now(self) -> float:
         """The emulator's wall clock (seconds since the epoch)."""
@@ -317,6 +328,11 @@ class FakeBSG:
         )
         return f"{header}.{payload}.{signature}"
 
+    def throttle(self, retry_after: float) -> None:
+        """Answer the next request with 429 and ``Retry-After: retry_after``."""
+        with self._lock:
+            self._throttle = retry_after
+
     def revoke(self, token: str) -> None:
         """Make a token answer 401 from now on."""
         with self._lock:
@@ -366,7 +382,16 @@ class FakeBSG:
             self.request_times.append(self.now())
             name, match = self._route(method, path)
             self.stats[f"route:{name}"] += 1
-            reply = self._faulty(method, name, match, query, headers, body)
+            if self._throttle is not None:
+                reply = Reply(
+                    429,
+                    b'{"message":"Too Many Attempts."}',
+                    {**_JSON, "retry-after": f"{self._throttle:g}"},
+                )
+                self._throttle = None
+                self.stats["throttled"] += 1
+            else:
+                reply = self._faulty(method, name, match, query, headers, body)
             reply.delay += self.faults.latency
             self.stats[f"status:{reply.status}"] += 1
             return reply
