@@ -58,3 +58,14 @@ def chaos(session: nox.Session) -> None:
         *session.posargs,
         env={"BSG_CHAOS": "long"},
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against raw httpx (`-- --quick` for a smoke run)."""
+    _install(session)
+    quick = ["--quick"] if "--quick" in session.posargs else []
+    for script in ("bench_import", "bench_inprocess", "bench_memory", "bench_loopback"):
+        session.run(
+            "python", "-m", f"benchmarks.{script}", *([] if script == "bench_import" else quick)
+        )

@@ -10,15 +10,24 @@ as a bool or 0/1; ``fields`` as ``{"<id>": value}``, ``[]``, or a list of
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import cattrs
-import cattrs.gen
+if TYPE_CHECKING:
+    import cattrs
 
-from bsg_async.models import ContactFieldType, ContactList, HlrStatus, Page, StoplistType
+from bsg_async.models import (
+    Contact,
+    ContactFieldType,
+    ContactList,
+    HlrStatus,
+    Page,
+    StoplistEntry,
+    StoplistType,
+)
 
 __all__ = [
     "ShapeError",
@@ -126,6 +135,8 @@ def _to_fields(value: object, _: object = None) -> Mapping[int, str | None]:
 
 def configure_converter(conv: cattrs.Converter) -> None:
     """Register the API's lenient scalar hooks on ``conv``."""
+    import cattrs.gen  # noqa: PLC0415 - cattrs loads on first use (import time)
+
     conv.register_structure_hook(int, _to_int)
     conv.register_structure_hook(bool, _to_bool)
     conv.register_structure_hook(str, _to_str)
@@ -148,12 +159,21 @@ def configure_converter(conv: cattrs.Converter) -> None:
 
 def make_converter() -> cattrs.Converter:
     """Build the converter the SDK uses (unknown keys ignored)."""
+    import cattrs  # noqa: PLC0415
+
     conv = cattrs.Converter()
     configure_converter(conv)
     return conv
 
 
-converter = make_converter()
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The SDK's one converter, built on first use.
+
+    The fast paths below serve most answers, so cattrs (about 17 ms of
+    import time) loads only when an unusual shape or another model needs it.
+    """
+    return make_converter()
 
 
 def _format(exc: BaseException, _: type | None) -> str:
@@ -162,7 +182,168 @@ def _format(exc: BaseException, _: type | None) -> str:
     return str(exc) or type(exc).__name__
 
 
+# ------------------------------------------------------------ fast paths
+#
+# Hand-written readers for the models every page is made of. They accept the
+# common shapes only and raise on anything else; the callers then fall back
+# to the generic converter, which handles every documented shape and names
+# the bad key. Same results, about four times faster on the happy path.
+
+
+@functools.lru_cache(maxsize=4096)
+def _fast_datetime(value: str) -> datetime:
+    # Dates repeat across a page (a list's created_at in every contact).
+    return datetime.fromisoformat(value)
+
+
+def _fast_int(value: object) -> int:
+    if type(value) is int:
+        return value
+    raise TypeError(value)
+
+
+def _fast_optional_datetime(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if type(value) is str:
+        return _fast_datetime(value)
+    raise TypeError(value)
+
+
+def _fast_bool(value: object) -> bool:
+    if value is True or value is False:
+        return value
+    if value is None:
+        return False
+    if type(value) is int and value in {0, 1}:
+        return bool(value)
+    raise TypeError(value)
+
+
+def _fast_text(value: object) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(value)
+
+
+_HLR = HlrStatus._value2member_map_
+
+
+def _hlr(value: object) -> HlrStatus:
+    found = _HLR.get(value)
+    return found if isinstance(found, HlrStatus) else HlrStatus(value)
+
+
+def _fast_list(row: Mapping[str, Any]) -> ContactList:
+    if "default" not in row and "is_default" in row:
+        raise TypeError("search shape")
+    items = row.get("items")
+    stopped = row.get("stop_list_count")
+    name = row["name"]
+    if type(name) is not str:
+        raise TypeError(name)
+    return ContactList(
+        id=_fast_int(row["id"]),
+        name=name,
+        description=_fast_text(row.get("description")),
+        default=_fast_bool(row.get("default")),
+        created_at=_fast_optional_datetime(row.get("created_at")),
+        items=None if items is None else _fast_int(items),
+        stop_list_count=None if stopped is None else _fast_int(stopped),
+    )
+
+
+def _fast_fields(value: object) -> Mapping[int, str | None]:
+    if type(value) is dict:
+        return {int(key): _fast_text(item) for key, item in value.items()}
+    if value == [] or value is None:
+        return {}
+    raise TypeError(value)
+
+
+def _fast_groups(
+    groups: list[Any], memo: dict[tuple[Any, ...], ContactList]
+) -> tuple[ContactList, ...]:
+    lists = []
+    for group in groups:
+        # Every contact of a page embeds the same few lists: the frozen
+        # ContactList is built once per page and shared.
+        key = tuple(group.items())
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _fast_list(group)
+        lists.append(found)
+    return tuple(lists)
+
+
+def _fast_contact(
+    row: Mapping[str, Any], memo: dict[tuple[Any, ...], ContactList] | None = None
+) -> Contact:
+    status = row.get("hlr_status")
+    groups = row.get("groups") or []
+    if type(groups) is not list:
+        raise TypeError(groups)
+    return Contact(
+        id=_fast_int(row["id"]),
+        phone=_fast_int(row["phone"]),
+        fields=_fast_fields(row.get("fields")),
+        created_at=_fast_optional_datetime(row.get("created_at")),
+        groups=_fast_groups(groups, {} if memo is None else memo),
+        hlr_status=None if status is None else _hlr(status),
+        hlr_last_check=_fast_optional_datetime(row.get("hlr_last_check")),
+    )
+
+
+def _fast_entry(row: Mapping[str, Any]) -> StoplistEntry:
+    rcs = row.get("rcs_stoplist")
+    return StoplistEntry(
+        id=_fast_int(row["id"]),
+        phone=_fast_int(row["phone"]),
+        created_at=_fast_optional_datetime(row.get("created_at")),
+        sms_stoplist=_fast_bool(row.get("sms_stoplist")),
+        viber_stoplist=_fast_bool(row.get("viber_stoplist")),
+        rcs_stoplist=None if rcs is None else _fast_bool(rcs),
+    )
+
+
+_FAST: dict[type, Callable[[Any], Any]] = {
+    Contact: _fast_contact,
+    ContactList: _fast_list,
+    StoplistEntry: _fast_entry,
+}
+
+
+def _structure_rows(rows: list[Any], cls: type[T], what: str) -> list[T]:
+    if cls is Contact:
+        memo: dict[tuple[Any, ...], ContactList] = {}
+        try:
+            return [_fast_contact(row, memo) for row in rows]  # type: ignore[misc]
+        except (TypeError, ValueError, KeyError, AttributeError):
+            pass
+    fast = _FAST.get(cls)
+    if fast is not None and cls is not Contact:
+        try:
+            return [fast(row) for row in rows]
+        except (TypeError, ValueError, KeyError, AttributeError):
+            pass  # an unusual shape: the generic path reads it or explains it
+    return structure(rows, list[cls], what)  # type: ignore[valid-type]
+
+
+def _structure_one(value: object, cls: type[T], what: str) -> T:
+    fast = _FAST.get(cls)
+    if fast is not None:
+        try:
+            result: T = fast(value)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            pass
+        else:
+            return result
+    return structure(value, cls, what)
+
+
 def _explain(exc: Exception, what: str) -> str:
+    import cattrs  # noqa: PLC0415
+
     if isinstance(exc, cattrs.BaseValidationError):
         problems = cattrs.transform_error(exc, path=what, format_exception=_format)
         return "; ".join(problems)
@@ -175,8 +356,10 @@ def structure(value: object, cls: type[T], what: str) -> T:
     Raises:
         ShapeError: Saying which key of the answer was wrong and how.
     """
+    import cattrs  # noqa: PLC0415
+
     try:
-        return converter.structure(value, cls)
+        return converter().structure(value, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise ShapeError(_explain(exc, what)) from exc
 
@@ -194,7 +377,7 @@ def _brief(value: object) -> str:
 
 def read_data(body: object, cls: type[T]) -> T:
     """Read ``{"data": {...}}`` as one ``cls``."""
-    return structure(_envelope(body)["data"], cls, "$.data")
+    return _structure_one(_envelope(body)["data"], cls, "$.data")
 
 
 def read_items(body: object, cls: type[T]) -> list[T]:
@@ -202,7 +385,7 @@ def read_items(body: object, cls: type[T]) -> list[T]:
     data = _envelope(body)["data"]
     if not isinstance(data, list):
         raise ShapeError(f"expected a list under 'data', got {_brief(data)}")
-    return structure(data, list[cls], "$.data")  # type: ignore[valid-type]
+    return _structure_rows(data, cls, "$.data")
 
 
 def read_total(body: Mapping[str, Any]) -> int:
@@ -230,5 +413,5 @@ def read_page(body: object, cls: type[T], offset: int) -> Page[T]:
     data = envelope["data"]
     if not isinstance(data, list):
         raise ShapeError(f"expected a list under 'data', got {_brief(data)}")
-    items = tuple(structure(data, list[cls], "$.data"))  # type: ignore[valid-type]
+    items = tuple(_structure_rows(data, cls, "$.data"))
     return Page(items=items, offset=offset, total=read_total(envelope))

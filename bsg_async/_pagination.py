@@ -22,7 +22,12 @@ from bsg_async.models import Page
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
-__all__ = ["ItemIterator", "PageIterator", "Paginator"]
+__all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "Paginator"]
+
+# A prefetch window spans this many times ``prefetch`` pages, with at most
+# ``prefetch`` requests in flight: only the window's tail runs below full
+# concurrency, and at most one window is fetched beyond where a consumer stops.
+PREFETCH_WINDOW = 2
 
 T = TypeVar("T")
 
@@ -83,9 +88,10 @@ class PageIterator(Generic[T]):
     between two ``__anext__`` calls.
 
     With ``prefetch`` > 1, once the first page has told the total, the next
-    pages are fetched in windows of ``prefetch`` concurrent requests. Every
-    request of a window ends before its pages are handed out, so no task runs
-    while the consumer holds a page, and pages still come out in offset order.
+    pages are fetched in windows of ``2 * prefetch`` pages, ``prefetch``
+    requests at a time. Every request of a window ends before its pages are
+    handed out, so no task runs while the consumer holds a page, and pages
+    still come out in offset order.
     """
 
     def __init__(self, paginator: Paginator[T]) -> None:
@@ -112,7 +118,7 @@ class PageIterator(Generic[T]):
         assert self._total is not None  # noqa: S101 - called once the total is known
         plan: list[tuple[int, int]] = []
         offset, remaining = self._offset, self._remaining
-        while len(plan) < self._prefetch and offset < self._total:
+        while len(plan) < self._prefetch * PREFETCH_WINDOW and offset < self._total:
             if remaining is not None and remaining <= 0:
                 break
             ask = self._ask(remaining)
@@ -143,9 +149,15 @@ class PageIterator(Generic[T]):
             except BSGError as exc:
                 results[index] = exc
 
+        limiter = anyio.Semaphore(self._prefetch)
+
+        async def limited(index: int, at: int, count: int) -> None:
+            async with limiter:
+                await one(index, at, count)
+
         async with anyio.create_task_group() as group:
             for index, (at, count) in enumerate(plan):
-                group.start_soon(one, index, at, count)
+                group.start_soon(limited, index, at, count)
         for (at, count), result in zip(plan, results, strict=True):
             assert result is not None  # noqa: S101 - every task stored its result
             self._ready.append((at, count, result))
