@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 TOKEN = "bench-token"
 LOGIN = json.dumps({"bearer": TOKEN}).encode()
@@ -91,8 +95,6 @@ def versions() -> str:
     names = ("httpx", "httpcore", "anyio", "attrs", "cattrs", "orjson")
     found = []
     for name in names:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pass
     return f"Python {sys.version.split()[0]} on {platform.machine()}; " + ", ".join(found)

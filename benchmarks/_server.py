@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
-from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from benchmarks._common import LOGIN, render_page, render_single
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 
 def _answer(body: bytes) -> bytes:
@@ -91,7 +95,7 @@ class FastServer:
 
     def __enter__(self) -> str:
         env = {**os.environ, "PYTHONPATH": os.getcwd()}
-        self._process = subprocess.Popen(  # noqa: S603 - our own module
+        self._process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -126,7 +130,5 @@ if __name__ == "__main__":
     parser.add_argument("--total", type=int, default=100_000)
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args.port, args.total, args.latency))
-    except KeyboardInterrupt:
-        pass

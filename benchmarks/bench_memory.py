@@ -50,7 +50,7 @@ async def walk(total: int) -> None:
 
 
 def measure(total: int) -> tuple[int, int]:
-    out = subprocess.run(  # noqa: S603 - our own module
+    out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_memory", "--child", str(total)],
         capture_output=True,
         text=True,
