@@ -1,0 +1,321 @@
+"""The ``bsg-async`` command: bulk export, import and stop-list work.
+
+Exit codes: 0 success, 1 partial failure (rows rejected, or interrupted),
+2 usage error, 3 authentication failure. Data goes to stdout (or ``-o``),
+progress and messages to stderr. The API key comes from ``BSG_API_KEY`` or a
+prompt, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import anyio
+
+import bsg_async
+from bsg_async.cli import _jobs
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+__all__ = ["main"]
+
+OK, PARTIAL, USAGE, AUTH = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A mistake in the command line that argparse cannot see."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bsg-async",
+        description="Export, import and manage BSG contacts and stop lists.",
+        epilog="The API key is read from BSG_API_KEY (or asked for); never pass it as an option.",
+    )
+    parser.add_argument("--base-url", help="API root (default: $BSG_BASE_URL or BSG's)")
+    parser.add_argument("--rate-limit", type=float, help="requests per second")
+    parser.add_argument("--max-retries", type=int, default=5)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    contacts = groups.add_parser("contacts", help="export or import contacts").add_subparsers(
+        dest="action", required=True
+    )
+    export = contacts.add_parser("export", help="stream every contact")
+    export.add_argument(
+        "--list",
+        type=int,
+        action="append",
+        default=[],
+        dest="lists",
+        help="only contacts of this list (repeatable)",
+    )
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    load = contacts.add_parser("import", help="create contacts from a CSV or JSONL file")
+    load.add_argument("file", type=Path)
+    load.add_argument(
+        "--list",
+        type=int,
+        action="append",
+        default=[],
+        dest="lists",
+        help="add every contact to this list (repeatable)",
+    )
+    load.add_argument("--concurrency", type=int, default=16)
+    load.add_argument(
+        "--field-map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD_ID",
+        help="put a CSV column into a custom field (repeatable)",
+    )
+
+    stop = groups.add_parser("stoplist", help="the stop list").add_subparsers(
+        dest="action", required=True
+    )
+    stop_export = stop.add_parser("export", help="stream the stop list")
+    stop_export.add_argument("--type", choices=["sms", "viber", "rcs", "whatsapp"])
+    stop_export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    stop_export.add_argument("-o", "--output", type=Path)
+    stop_add = stop.add_parser("add", help="add phones")
+    stop_add.add_argument("phones", nargs="*", type=int)
+    stop_add.add_argument("--file", type=Path, help="one phone per line")
+    stop_add.add_argument(
+        "--type", action="append", dest="types", choices=["sms", "viber", "rcs", "whatsapp"]
+    )
+    stop_remove = stop.add_parser("remove", help="remove entries by entry id")
+    stop_remove.add_argument("ids", nargs="+", type=int)
+    stop_remove.add_argument(
+        "--type", action="append", dest="types", choices=["sms", "viber", "rcs", "whatsapp"]
+    )
+
+    lists = groups.add_parser("lists", help="contact lists").add_subparsers(
+        dest="action", required=True
+    )
+    lists.add_parser("list", help="show every list")
+    list_create = lists.add_parser("create", help="create a list")
+    list_create.add_argument("name")
+    list_create.add_argument("--description")
+    list_delete = lists.add_parser("delete", help="delete a list (its contacts stay)")
+    list_delete.add_argument("id", type=int)
+
+    fields = groups.add_parser("fields", help="custom fields").add_subparsers(
+        dest="action", required=True
+    )
+    fields.add_parser("list", help="show every custom field")
+    field_create = fields.add_parser("create", help="create a custom field")
+    field_create.add_argument("name")
+    field_create.add_argument("--type", choices=["text", "date", "number"], default="text")
+    field_create.add_argument("--description")
+    field_delete = fields.add_parser("delete", help="delete custom fields")
+    field_delete.add_argument("ids", nargs="+", type=int)
+
+    emulator = groups.add_parser("serve-emulator", help="serve the BSG emulator on loopback")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--seed-contacts", type=int, default=1000)
+    return parser
+
+
+def _api_key() -> str:
+    key = os.environ.get("BSG_API_KEY")
+    if key:
+        return key
+    if sys.stdin.isatty():
+        return getpass.getpass("BSG API key: ")
+    raise UsageError("set BSG_API_KEY (the key is never taken as a command-line option)")
+
+
+@contextlib.contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+def _field_map(items: list[str]) -> dict[str, int]:
+    mapping: dict[str, int] = {}
+    for item in items:
+        column, _, field_id = item.rpartition("=")
+        if not column or not field_id.isdigit():
+            raise UsageError(f"--field-map takes COLUMN=FIELD_ID, got {item!r}")
+        mapping[column] = int(field_id)
+    return mapping
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _show(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+    else:
+        _jobs.print_table(rows, columns)
+
+
+async def _run(args: argparse.Namespace, client: bsg_async.Client) -> int:  # noqa: C901, PLR0911
+    if args.group == "contacts" and args.action == "export":
+        with _output(args.output) as out:
+            count = await _jobs.export_contacts(client, out, lists=args.lists, fmt=args.format)
+        _say(f"exported {count} contacts")
+        return OK
+    if args.group == "contacts" and args.action == "import":
+        if not args.file.exists():
+            raise UsageError(f"no such file: {args.file}")
+        outcome = await _jobs.import_contacts(
+            client,
+            args.file,
+            lists=args.lists,
+            concurrency=args.concurrency,
+            field_map=_field_map(args.field_map),
+        )
+        _say(outcome.summary())
+        if outcome.rejected:
+            _say(f"rejected rows: {_jobs.rejects_path(args.file)}")
+        if args.json:
+            sys.stdout.write(json.dumps(vars(outcome)) + "\n")
+        return PARTIAL if outcome.rejected else OK
+    if args.group == "stoplist":
+        return await _stoplist(args, client)
+    if args.group == "lists":
+        if args.action == "list":
+            rows = [
+                {
+                    "id": g.id,
+                    "name": g.name,
+                    "items": g.items,
+                    "stop_list_count": g.stop_list_count,
+                    "default": g.default,
+                    "description": g.description,
+                }
+                async for g in client.lists.list()
+            ]
+            _show(args, rows, ["id", "name", "items", "stop_list_count", "default", "description"])
+            return OK
+        if args.action == "create":
+            group = await client.lists.create(name=args.name, description=args.description)
+            _show(args, [{"id": group.id, "name": group.name}], ["id", "name"])
+            return OK
+        await client.lists.delete(args.id)
+        _say(f"deleted list {args.id}")
+        return OK
+    if args.action == "list":
+        rows = [
+            {
+                "id": f.id,
+                "name": f.name,
+                "type": None if f.type is None else f.type.value,
+                "visible": f.is_visible,
+                "description": f.description,
+            }
+            for f in await client.fields.list()
+        ]
+        _show(args, rows, ["id", "name", "type", "visible", "description"])
+        return OK
+    if args.action == "create":
+        created = await client.fields.create(
+            name=args.name, type=args.type, description=args.description
+        )
+        _show(args, [{"id": created.id, "name": created.name}], ["id", "name"])
+        return OK
+    await client.fields.delete(args.ids)
+    _say(f"deleted fields {', '.join(map(str, args.ids))}")
+    return OK
+
+
+async def _stoplist(args: argparse.Namespace, client: bsg_async.Client) -> int:
+    if args.action == "export":
+        with _output(args.output) as out:
+            count = await _jobs.export_stoplist(client, out, kind=args.type, fmt=args.format)
+        _say(f"exported {count} stop-list entries")
+        return OK
+    types = args.types or ["sms"]
+    if args.action == "add":
+        phones = list(args.phones)
+        if args.file is not None:
+            lines = args.file.read_text(encoding="utf-8").split()
+            phones += [int(p.lstrip("+")) for p in lines if p.lstrip("+").isdigit()]
+        if not phones:
+            raise UsageError("no phones given")
+        entries = await client.stoplist.add(phones, types=types)
+        rows = [
+            {"id": e.id, "phone": e.phone, "sms": e.sms_stoplist, "viber": e.viber_stoplist}
+            for e in entries
+        ]
+        _show(args, rows, ["id", "phone", "sms", "viber"])
+        return OK
+    await client.stoplist.remove(args.ids, types=types)
+    _say(f"removed {len(args.ids)} entries from {', '.join(types)}")
+    return OK
+
+
+def _serve_emulator(args: argparse.Namespace) -> int:
+    from bsg_async.testing.__main__ import main as emulator  # noqa: PLC0415
+
+    return emulator(["serve", "--port", str(args.port), "--seed-contacts", str(args.seed_contacts)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)  # exits with 2 on usage errors
+    if args.verbose:
+        logging.basicConfig(
+            level=logging.DEBUG, format="%(levelname)s %(name)s %(message)s", stream=sys.stderr
+        )
+    if args.group == "serve-emulator":
+        return _serve_emulator(args)
+    try:
+        return _with_client(args, _run)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        _say(f"bsg-async: error: {exc}")
+        return USAGE
+    except KeyboardInterrupt:
+        _say("interrupted: what was done is kept; run the same command again to continue")
+        return PARTIAL
+
+
+def _with_client(
+    args: argparse.Namespace,
+    job: Callable[[argparse.Namespace, bsg_async.Client], Awaitable[int]],
+) -> int:
+    key = _api_key()
+
+    async def run() -> int:
+        try:
+            async with bsg_async.Client(
+                key,
+                base_url=args.base_url,
+                rate_limit=args.rate_limit,
+                max_retries=args.max_retries,
+            ) as client:
+                return await job(args, client)
+        except bsg_async.AuthenticationError as exc:
+            _say(f"authentication failed: {exc.message}")
+            return AUTH
+        except bsg_async.InvalidRequestError as exc:
+            raise UsageError(str(exc)) from None
+        except bsg_async.BSGError as exc:
+            _say(f"failed: {exc}")
+            return PARTIAL
+
+    result: int = anyio.run(run)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
