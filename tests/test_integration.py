@@ -126,3 +126,31 @@ async def test_user_fixtures(bsg_client: bsg_async.Client, fake_bsg: FakeBSG) ->
     """The public pytest fixtures give a client wired to an in-process emulator."""
     fake_bsg.seed_contacts(30)
     assert 30 == len(await bsg_client.contacts.list(page_size=15).collect())
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_backend_under_faults(server: EmulatorServer) -> None:
+    """http_backend="aiohttp" (asyncio only): same results, faults mapped and retried."""
+    fake = server.fake
+    fake.faults = Faults.mixed(0.2, seed=13, retry_after=0.0)
+    try:
+        async with bsg_async.Client(
+            DEFAULT_KEY,
+            base_url=server.base_url,
+            http_backend="aiohttp",
+            max_retries=10,
+            retry_backoff=0.0,
+        ) as client:
+            ids = [c.id async for c in client.contacts.list(page_size=500)]
+            with pytest.raises(bsg_async.NotFoundError):
+                await client.contacts.get(1)
+    finally:
+        fake.faults = Faults()
+    assert list(fake.contacts) == ids
+    assert fake.stats["fault:drop"] > 0
+
+
+def test_unknown_http_backend_is_refused() -> None:
+    """A misspelt backend is an InvalidRequestError at construction."""
+    with pytest.raises(bsg_async.InvalidRequestError, match="http_backend"):
+        bsg_async.Client(DEFAULT_KEY, http_backend="curl")  # type: ignore[arg-type]
