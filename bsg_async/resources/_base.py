@@ -6,10 +6,17 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bsg_async._converter import read_page
 from bsg_async._pagination import Paginator
-from bsg_async._validate import check_limit, check_offset, check_page_size, check_prefetch
+from bsg_async._validate import (
+    check_limit,
+    check_offset,
+    check_page_size,
+    check_prefetch,
+    check_search,
+    check_sort,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from bsg_async.models import Page
 
@@ -102,3 +109,25 @@ class Resource:
             )
 
         return Paginator(fetch, page_size=size, offset=start, limit=cap, prefetch=window)
+
+    def _search(
+        self,
+        path: str,
+        cls: type[T],
+        criteria: tuple[object, object, object],
+        ordering: tuple[object, object],
+        *,
+        fields: Iterable[str],
+        sorts: Iterable[str],
+        custom_field_ids: bool = False,
+        extra: Params | None = None,
+        paging: dict[str, object],
+    ) -> Paginator[T]:
+        """A paginator over a search endpoint (``search[...]``, ``sort``, ``way``)."""
+        field, operator, value = criteria
+        params = check_search(
+            field, operator, value, fields=fields, custom_field_ids=custom_field_ids
+        )
+        params += check_sort(*ordering, sorts)
+        params += extra or []
+        return self._paginate(path, cls, params, **paging)

@@ -15,8 +15,6 @@ from bsg_async._validate import (
     check_id,
     check_ids,
     check_phone,
-    check_search,
-    check_sort,
 )
 from bsg_async.models import Contact, NewContact
 from bsg_async.resources._base import Resource, chunk_query, ignore_body
@@ -110,16 +108,15 @@ class Contacts(Resource):
         Raises:
             InvalidRequestError: An argument is invalid (nothing sent).
         """
-        params = check_search(field, operator, value, fields=SEARCH_FIELDS, custom_field_ids=True)
-        params += check_sort(sort, way, SORTS)
-        return self._paginate(
+        return self._search(
             "/contacts/search",
             Contact,
-            params,
-            page_size=page_size,
-            offset=offset,
-            limit=limit,
-            prefetch=prefetch,
+            (field, operator, value),
+            (sort, way),
+            fields=SEARCH_FIELDS,
+            sorts=SORTS,
+            custom_field_ids=True,
+            paging={"page_size": page_size, "offset": offset, "limit": limit, "prefetch": prefetch},
         )
 
     async def get(self, contact_id: int) -> Contact:

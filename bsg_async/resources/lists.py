@@ -10,8 +10,6 @@ from bsg_async._validate import (
     check_bool,
     check_id,
     check_ids,
-    check_search,
-    check_sort,
     check_text,
 )
 from bsg_async.models import ContactList
@@ -95,16 +93,14 @@ class Lists(Resource):
             limit: Most lists to return.
             prefetch: Pages fetched concurrently once the total is known.
         """
-        params = check_search(field, operator, value, fields=SEARCH_FIELDS)
-        params += check_sort(sort, way, SORTS)
-        return self._paginate(
+        return self._search(
             "/groups/search",
             ContactList,
-            params,
-            page_size=page_size,
-            offset=offset,
-            limit=limit,
-            prefetch=prefetch,
+            (field, operator, value),
+            (sort, way),
+            fields=SEARCH_FIELDS,
+            sorts=SORTS,
+            paging={"page_size": page_size, "offset": offset, "limit": limit, "prefetch": prefetch},
         )
 
     async def get(self, list_id: int) -> ContactList:

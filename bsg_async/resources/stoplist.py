@@ -9,8 +9,6 @@ from bsg_async._validate import (
     check_id,
     check_ids,
     check_phones,
-    check_search,
-    check_sort,
     check_stoplist_type,
     check_stoplist_types,
 )
@@ -105,18 +103,18 @@ class Stoplist(Resource):
             limit: Most entries to return.
             prefetch: Pages fetched concurrently once the total is known.
         """
-        params = check_search(field, operator, value, fields=SEARCH_FIELDS)
-        params += check_sort(sort, way, SORTS)
+        extra: Params = []
         if contact_group_id is not None:
-            params.append(("contact_group_id", check_id(contact_group_id, "contact_group_id")))
-        return self._paginate(
+            extra = [("contact_group_id", check_id(contact_group_id, "contact_group_id"))]
+        return self._search(
             "/stoplist/search",
             StoplistEntry,
-            params,
-            page_size=page_size,
-            offset=offset,
-            limit=limit,
-            prefetch=prefetch,
+            (field, operator, value),
+            (sort, way),
+            fields=SEARCH_FIELDS,
+            sorts=SORTS,
+            extra=extra,
+            paging={"page_size": page_size, "offset": offset, "limit": limit, "prefetch": prefetch},
         )
 
     async def add(
