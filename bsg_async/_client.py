@@ -168,6 +168,10 @@ class Client:
         self._check_options(max_retries, retry_backoff, rate_limit, max_concurrency)
         if http_client is not None and transport is not None:
             raise InvalidRequestError("pass either http_client or transport, not both")
+        if http_backend != "httpx" and (http_client is not None or transport is not None):
+            raise InvalidRequestError(
+                "http_backend chooses our own transport: drop it, or drop http_client/transport"
+            )
         self._api_key = Secret(key)
         url = base_url or os.environ.get("BSG_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = httpx.URL(url.rstrip("/") + "/")

@@ -92,6 +92,12 @@ async def test_http_client_and_transport_exclude_each_other() -> None:
             bsg_async.Client(KEY, http_client=mine, transport=httpx.AsyncHTTPTransport())
 
 
+async def test_backend_with_lent_transport_is_refused() -> None:
+    """http_backend with a lent transport would be silently ignored: refused instead."""
+    with pytest.raises(bsg_async.InvalidRequestError, match="http_backend"):
+        bsg_async.Client(KEY, http_backend="aiohttp", transport=httpx.AsyncHTTPTransport())
+
+
 async def test_key_never_in_repr_errors_or_logs(
     api: respx.MockRouter, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
