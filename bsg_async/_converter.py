@@ -261,24 +261,27 @@ def _fast_fields(value: object) -> Mapping[int, str | None]:
     raise TypeError(value)
 
 
-def _fast_groups(
-    groups: list[Any], memo: dict[tuple[Any, ...], ContactList]
-) -> tuple[ContactList, ...]:
+_Memo = dict[object, tuple[Mapping[str, Any], ContactList]]
+
+
+def _fast_groups(groups: list[Any], memo: _Memo) -> tuple[ContactList, ...]:
     lists = []
     for group in groups:
         # Every contact of a page embeds the same few lists: the frozen
-        # ContactList is built once per page and shared.
-        key = tuple(group.items())
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = _fast_list(group)
-        lists.append(found)
+        # ContactList is built once per page and shared when the embedded
+        # object is equal (a C-level dict comparison) to the one it came from.
+        key = group.get("id")
+        cached = memo.get(key)
+        if cached is not None and cached[0] == group:
+            lists.append(cached[1])
+            continue
+        built = _fast_list(group)
+        memo[key] = (group, built)
+        lists.append(built)
     return tuple(lists)
 
 
-def _fast_contact(
-    row: Mapping[str, Any], memo: dict[tuple[Any, ...], ContactList] | None = None
-) -> Contact:
+def _fast_contact(row: Mapping[str, Any], memo: _Memo | None = None) -> Contact:
     status = row.get("hlr_status")
     groups = row.get("groups") or []
     if type(groups) is not list:
@@ -315,7 +318,7 @@ _FAST: dict[type, Callable[[Any], Any]] = {
 
 def _structure_rows(rows: list[Any], cls: type[T], what: str) -> list[T]:
     if cls is Contact:
-        memo: dict[tuple[Any, ...], ContactList] = {}
+        memo: _Memo = {}
         try:
             return [_fast_contact(row, memo) for row in rows]  # type: ignore[misc]
         except (TypeError, ValueError, KeyError, AttributeError):

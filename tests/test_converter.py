@@ -213,3 +213,19 @@ def test_models_are_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         contact.phone = 5  # type: ignore[misc]
     assert 1 == len({contact, Contact(id=1, phone=123456789, fields={1: "a"})})
+
+
+def test_lists_shared_within_a_page_only_when_equal() -> None:
+    """Embedded lists with the same id but other values stay distinct; equal ones are shared."""
+    group = {"id": 7, "name": "abc", "default": 0, "items": 1}
+    body = {
+        "data": [
+            {"id": 1, "phone": 123456789, "groups": [group]},
+            {"id": 2, "phone": 123456780, "groups": [dict(group)]},
+            {"id": 3, "phone": 123456781, "groups": [{**group, "items": 2}]},
+        ],
+        "total": 3,
+    }
+    first, second, third = (c.groups[0] for c in read_page(body, Contact, 0).items)
+    assert first is second
+    assert (1, 2) == (first.items, third.items)
