@@ -12,7 +12,7 @@ PYTHONS = nox.project.python_versions(PYPROJECT)
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    session.install("-e", ".[fast,emulator]")
+    session.install("-e", ".[fast,emulator,aiohttp]")
     for group in groups:
         session.install(*nox.project.dependency_groups(PYPROJECT, group))
 
