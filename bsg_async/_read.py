@@ -77,13 +77,9 @@ class ReadTransport(httpx.AsyncBaseTransport):
             if close is not None:
                 await close()
             await stream.aclose()
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            content=b"".join(parts),
-            extensions=response.extensions,
-            request=request,
-        )
+        # The same response, its network stream swapped for the bytes read.
+        response.stream = httpx.ByteStream(b"".join(parts))
+        return response
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""
