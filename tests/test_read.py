@@ -1,0 +1,79 @@
+"""ReadTransport alone: whole body read, size cap, deadline over the whole exchange."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+
+from bsg_async._read import ReadTransport, ResponseTooLargeError
+
+pytestmark = pytest.mark.anyio
+
+
+class Chunks(httpx.AsyncByteStream):
+    """A body sent in chunks, with a pause between them; records whether it was closed."""
+
+    def __init__(self, chunks: list[bytes], pause: float = 0.0) -> None:
+        self.chunks = chunks
+        self.pause = pause
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            if self.pause:
+                await anyio.sleep(self.pause)
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class Serving(httpx.AsyncBaseTransport):
+    def __init__(self, stream: Chunks, headers: dict[str, str] | None = None) -> None:
+        self.stream = stream
+        self.headers = headers or {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=self.stream, headers=self.headers)
+
+
+async def test_body_is_read_and_stream_closed() -> None:
+    """The answer comes back whole, and the network stream is closed."""
+    stream = Chunks([b'{"data": ', b"[1, 2]}"])
+    reader = ReadTransport(Serving(stream), deadline=5.0)
+    async with httpx.AsyncClient(transport=reader) as http:
+        answer = await http.get("http://test/")
+    assert ({"data": [1, 2]}, True) == (answer.json(), stream.closed)
+
+
+async def test_body_over_the_cap_is_abandoned() -> None:
+    """A body beyond max_bytes raises ResponseTooLargeError and closes the stream."""
+    stream = Chunks([b"x" * 600, b"x" * 600])
+    reader = ReadTransport(Serving(stream), deadline=5.0, max_bytes=1000)
+    with pytest.raises(ResponseTooLargeError, match="larger than 1000 bytes"):
+        await reader.handle_async_request(httpx.Request("GET", "http://test/x"))
+    assert stream.closed
+
+
+async def test_deadline_covers_a_slow_drip() -> None:
+    """Chunks arriving every 50 ms never trip a per-read timeout; the 0.2 s deadline does."""
+    stream = Chunks([b" "] * 100, pause=0.05)
+    reader = ReadTransport(Serving(stream), deadline=0.2)
+    with anyio.fail_after(5), pytest.raises(httpx.ReadTimeout, match=r"within 0\.2 s"):
+        await reader.handle_async_request(httpx.Request("GET", "http://test/x"))
+    assert stream.closed
+
+
+async def test_compressed_body_is_decoded_once() -> None:
+    """Raw (gzip) bytes are kept raw; httpx decodes them for the caller as usual."""
+    body = gzip.compress(b'{"ok": true}')
+    reader = ReadTransport(
+        Serving(Chunks([body]), headers={"content-encoding": "gzip"}), deadline=5.0
+    )
+    async with httpx.AsyncClient(transport=reader) as http:
+        answer = await http.get("http://test/")
+    assert {"ok": True} == answer.json()
