@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import httpx
+import sniffio
 
 from bsg_async import _converter
 from bsg_async._auth import JWTAuth, LoginFailedError, Secret
@@ -223,6 +224,8 @@ class Client:
         )
         self._in_flight: set[anyio.CancelScope] = set()
         self._closing = False
+        # aiohttp runs on asyncio only: checked on the first request.
+        self._needs_asyncio = http_backend == "aiohttp" and transport is None
         self.contacts = Contacts(self._request)
         self.lists = Lists(self._request)
         self.fields = Fields(self._request)
@@ -292,6 +295,10 @@ class Client:
         """Send one request; return ``parse(body)`` or raise the matching error."""
         if self._closing:
             raise APIConnectionError(f"{method} {path}: the client is closed")
+        if self._needs_asyncio:
+            if sniffio.current_async_library() != "asyncio":
+                raise InvalidRequestError('http_backend="aiohttp" runs on asyncio only')
+            self._needs_asyncio = False
         request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
         if idempotent is not None:
             request.extensions["bsg_idempotent"] = idempotent

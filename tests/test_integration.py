@@ -154,3 +154,16 @@ def test_unknown_http_backend_is_refused() -> None:
     """A misspelt backend is an InvalidRequestError at construction."""
     with pytest.raises(bsg_async.InvalidRequestError, match="http_backend"):
         bsg_async.Client(DEFAULT_KEY, http_backend="curl")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_aiohttp_backend_refuses_trio() -> None:
+    """On trio the aiohttp backend fails clearly, before anything is sent."""
+    fake = FakeBSG()
+    with fake.serve() as running:
+        async with bsg_async.Client(
+            DEFAULT_KEY, base_url=running.base_url, http_backend="aiohttp"
+        ) as client:
+            with pytest.raises(bsg_async.InvalidRequestError, match="asyncio only"):
+                await client.contacts.get(1)
+    assert 0 == sum(v for k, v in fake.stats.items() if k.startswith("route:"))
