@@ -139,7 +139,7 @@ class Client:
             the SDK does not close it.
         clock: Time source for the retry, pacing and auth layers (tests).
         http_backend: ``"aiohttp"`` sends through httpx-aiohttp's transport
-            (asyncio only; ``pip install "bsg-async[aiohttp]"``): about 2.6x
+            (asyncio only; ``pip install "bsg-async[aiohttp]"``): about 2.8x
             the requests per second of httpcore under concurrency.
 
     Raises:
