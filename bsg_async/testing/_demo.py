@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import anyio
@@ -93,7 +94,15 @@ def run_demo(*, existing: int, imports: int, fault_rate: float) -> int:
     fake = FakeBSG(seed_contacts=existing, seed=1)
     with fake.serve() as server:
         print(f"BSG emulator on {server.base_url} with {existing} contacts\n", flush=True)
-        problems = anyio.run(_tour, fake, server.base_url, imports, fault_rate)
+        uvloop = importlib.util.find_spec("uvloop") is not None
+        problems = anyio.run(
+            _tour,
+            fake,
+            server.base_url,
+            imports,
+            fault_rate,
+            backend_options={"use_uvloop": uvloop},
+        )
     if problems:
         print("\nDEMO FAILED:\n  " + "\n  ".join(problems))
         return 1
