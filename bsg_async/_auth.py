@@ -115,8 +115,6 @@ class JWTAuth(httpx.Auth):
         self._refresh_at: float | None = None
         self._rejected: httpx.Response | None = None
         self._lock = anyio.Lock()
-        self.logins = 0
-        self.refreshes = 0
 
     def __repr__(self) -> str:
         return f"JWTAuth(logged_in={self._token is not None})"
@@ -183,7 +181,6 @@ class JWTAuth(httpx.Auth):
                 response = yield self._refresh_request(current)
                 token = self._read_token(response)
                 if token is not None:
-                    self.refreshes += 1
                     self._store(token)
                     return
             response = yield self._login_request()
@@ -193,7 +190,6 @@ class JWTAuth(httpx.Auth):
                 if response.status_code in _REJECTED:
                     self._rejected = response
                 raise LoginFailedError(response)
-            self.logins += 1
             self._store(token)
 
     def _expired(self) -> bool:

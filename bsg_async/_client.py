@@ -185,7 +185,6 @@ class Client:
                 stacklevel=2,
             )
         clock = clock or Clock()
-        self._clock = clock
 
         if http_client is not None:
             innermost: httpx.AsyncBaseTransport = _ClientTransport(http_client)

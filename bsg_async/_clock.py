@@ -7,7 +7,7 @@ import time
 
 import anyio
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock"]
 
 
 class Clock:
@@ -31,6 +31,3 @@ class Clock:
     def jitter(self) -> float:
         """A number in [0, 1] that spreads retry delays."""
         return random.random()  # noqa: S311 - not cryptographic
-
-
-SystemClock = Clock

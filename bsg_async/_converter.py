@@ -47,12 +47,10 @@ try:  # orjson, when installed (the "fast" extra), decodes pages about twice as 
     import orjson
 
     loads = orjson.loads
-    _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
+    JSON_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
 except ImportError:  # pragma: no cover - exercised when orjson is absent
     loads = json.loads
-    _JSONError = (json.JSONDecodeError, UnicodeDecodeError)
-
-JSON_ERRORS = _JSONError
+    JSON_ERRORS = (json.JSONDecodeError, UnicodeDecodeError)
 
 
 class ShapeError(ValueError):

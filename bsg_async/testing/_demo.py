@@ -16,12 +16,10 @@ _FAULT_KINDS = ("500", "502", "503", "drop")
 class _Report:
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self.lines: list[tuple[str, str]] = []
 
     def step(self, title: str, detail: str) -> None:
         elapsed = time.perf_counter() - self.started
         print(f"[{elapsed:6.2f}s] {title:<34} {detail}", flush=True)
-        self.lines.append((title, detail))
 
 
 async def _tour(fake: FakeBSG, base_url: str, imports: int, fault_rate: float) -> list[str]:
