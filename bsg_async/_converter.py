@@ -315,14 +315,11 @@ _FAST: dict[type, Callable[[Any], Any]] = {
 
 
 def _structure_rows(rows: list[Any], cls: type[T], what: str) -> list[T]:
-    if cls is Contact:
-        memo: _Memo = {}
-        try:
-            return [_fast_contact(row, memo) for row in rows]  # type: ignore[misc]
-        except (TypeError, ValueError, KeyError, AttributeError):
-            pass
     fast = _FAST.get(cls)
-    if fast is not None and cls is not Contact:
+    if cls is Contact:
+        # One memo per page: its contacts share the lists they embed.
+        fast = functools.partial(_fast_contact, memo={})
+    if fast is not None:
         try:
             return [fast(row) for row in rows]
         except (TypeError, ValueError, KeyError, AttributeError):

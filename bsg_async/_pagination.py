@@ -130,34 +130,30 @@ class PageIterator(Generic[T]):
             plan.append((self._offset, self._ask(self._remaining)))
         return plan
 
+    async def _attempt(self, offset: int, count: int) -> Page[T] | BSGError:
+        """One page, or the error it raised (handed out in its turn)."""
+        try:
+            return await self._fetch(offset, count)
+        except BSGError as exc:
+            return exc
+
     async def _fill(self) -> None:
         """Fetch the next page, or the next window of pages when prefetching."""
         if self._total is None or self._prefetch <= 1:
             offset, ask = self._offset, self._ask(self._remaining)
-            try:
-                page: Page[T] | BSGError = await self._fetch(offset, ask)
-            except BSGError as exc:
-                page = exc
-            self._ready.append((offset, ask, page))
+            self._ready.append((offset, ask, await self._attempt(offset, ask)))
             return
         plan = self._plan()
         results: list[Page[T] | BSGError | None] = [None] * len(plan)
-
-        async def one(index: int, at: int, count: int) -> None:
-            try:
-                results[index] = await self._fetch(at, count)
-            except BSGError as exc:
-                results[index] = exc
-
         limiter = anyio.Semaphore(self._prefetch)
 
-        async def limited(index: int, at: int, count: int) -> None:
+        async def one(index: int, at: int, count: int) -> None:
             async with limiter:
-                await one(index, at, count)
+                results[index] = await self._attempt(at, count)
 
         async with anyio.create_task_group() as group:
             for index, (at, count) in enumerate(plan):
-                group.start_soon(limited, index, at, count)
+                group.start_soon(one, index, at, count)
         for (at, count), result in zip(plan, results, strict=True):
             assert result is not None  # noqa: S101 - every task stored its result
             self._ready.append((at, count, result))
