@@ -235,6 +235,22 @@ async def test_create_recovery_gives_up_after_three(
     assert (4, 3, True) == (create.call_count, lookup.call_count, info.value.may_have_been_applied)
 
 
+async def test_find_by_phone_matches_exactly(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """find_by_phone returns the exact match among search results, or None."""
+    page = {
+        "data": [contact_json(1, phone=614016297540), contact_json(2, phone=61401629754)],
+        "meta": {"page": {"limit": 15, "offset": 0, "total": 2}},
+    }
+    api.get(SEARCH).respond(200, json=page)
+    found = await client.contacts.find_by_phone(61401629754)
+    assert 2 == (found.id if found else None)
+    assert await client.contacts.find_by_phone(61401629999) is None
+    with pytest.raises(bsg_async.InvalidRequestError):
+        await client.contacts.find_by_phone(123)
+
+
 async def test_duplicate_phone_is_not_recovered(
     client: bsg_async.Client, api: respx.MockRouter
 ) -> None:

@@ -274,12 +274,9 @@ async def _settle(
         isinstance(result, bsg_async.UnprocessableEntityError) and "already exist" in result.message
     )
     if duplicate and resuming:
-        matches = client.contacts.search(
-            field="phone", operator="=", value=phone, limit=15, page_size=15
-        )
-        async for match in matches:
-            if match.phone == phone:
-                return {"row": number, "status": "exists", "id": match.id, "phone": phone}
+        match = await client.contacts.find_by_phone(phone)
+        if match is not None:
+            return {"row": number, "status": "exists", "id": match.id, "phone": phone}
     status = result.status_code if isinstance(result, bsg_async.APIStatusError) else None
     reason = result.message if isinstance(result, bsg_async.APIStatusError) else str(result)
     return {"row": number, "status": "rejected", "reason": reason, "http": status}

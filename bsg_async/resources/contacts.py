@@ -183,7 +183,7 @@ class Contacts(Resource):
                     raise
                 recoveries += 1
                 try:
-                    found = await self._find_phone(body["phone"])  # type: ignore[arg-type]
+                    found = await self.find_by_phone(body["phone"])  # type: ignore[arg-type]
                 except BSGError:
                     raise exc from None
                 if found is not None:
@@ -191,8 +191,13 @@ class Contacts(Resource):
                     return found
                 logger.info("create of a contact settled by lookup: not applied, sending again")
 
-    async def _find_phone(self, phone: int) -> Contact | None:
-        """The contact with exactly this phone, if there is one."""
+    async def find_by_phone(self, phone: int) -> Contact | None:
+        """The contact with exactly this phone, or None (phones are unique).
+
+        Raises:
+            InvalidRequestError: ``phone`` is not an int of 9 to 15 digits.
+        """
+        phone = check_phone(phone)
         matches = self.search(field="phone", operator="=", value=phone, page_size=15, limit=15)
         async for contact in matches:
             if contact.phone == phone:
