@@ -9,9 +9,10 @@ import statistics
 import sys
 import time
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -41,6 +42,47 @@ def contact(contact_id: int) -> dict[str, object]:
         "hlr_last_check": None,
         "created_at": "2025-02-19 14:51:44",
     }
+
+
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def sdk_walk(client: Any, total: int) -> None:
+    """Iterate every contact into models with the SDK."""
+    count = 0
+    async for _ in client.contacts.list(page_size=500):
+        count += 1
+    assert count == total
+
+
+async def raw_walk(http: httpx.AsyncClient, total: int) -> None:
+    """The same walk written by hand: httpx, orjson, dicts."""
+    count = offset = 0
+    while True:
+        answer = await http.get(
+            "contacts", params={"page[limit]": 500, "page[offset]": offset}, headers=HEADERS
+        )
+        answer.raise_for_status()
+        body = orjson.loads(answer.content)
+        count += len(body["data"])
+        offset += len(body["data"])
+        if not body["data"] or offset >= body["total"]:
+            break
+    assert count == total
+
+
+async def sdk_gets(client: Any, calls: int) -> None:
+    """``contacts.get`` in a row."""
+    for _ in range(calls):
+        await client.contacts.get(1)
+
+
+async def raw_gets(http: httpx.AsyncClient, calls: int) -> None:
+    """The same gets by hand."""
+    for _ in range(calls):
+        answer = await http.get("contacts/1", headers=HEADERS)
+        answer.raise_for_status()
+        orjson.loads(answer.content)
 
 
 def render_page(offset: int, limit: int, total: int) -> bytes:

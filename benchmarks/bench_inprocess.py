@@ -9,52 +9,35 @@ import argparse
 
 import anyio
 import httpx
-import orjson
 
 import bsg_async
-from benchmarks._common import TOKEN, PrebuiltTransport, interleaved, versions
+from benchmarks._common import (
+    PrebuiltTransport,
+    interleaved,
+    raw_gets,
+    raw_walk,
+    sdk_gets,
+    sdk_walk,
+    versions,
+)
 
 
 async def main(total: int, rounds: int) -> None:
     transport = PrebuiltTransport(total)
     client = bsg_async.Client("live_bench", transport=transport)
     raw = httpx.AsyncClient(transport=transport, base_url="https://one-api.bsg.world/api")
-    headers = {"Authorization": f"Bearer {TOKEN}"}
 
-    async def sdk() -> int:
-        count = 0
-        async for _ in client.contacts.list(page_size=500):
-            count += 1
-        assert count == total
-        return count
+    async def sdk() -> None:
+        await sdk_walk(client, total)
 
-    async def raw_httpx() -> int:
-        count, offset = 0, 0
-        while True:
-            answer = await raw.get(
-                "/contacts",
-                params={"page[limit]": 500, "page[offset]": offset},
-                headers=headers,
-            )
-            answer.raise_for_status()
-            body = orjson.loads(answer.content)
-            rows = body["data"]
-            count += len(rows)
-            offset += len(rows)
-            if not rows or offset >= body["total"]:
-                break
-        assert count == total
-        return count
+    async def raw_httpx() -> None:
+        await raw_walk(raw, total)
 
     async def single_sdk() -> None:
-        for _ in range(200):
-            await client.contacts.get(1)
+        await sdk_gets(client, 200)
 
     async def single_raw() -> None:
-        for _ in range(200):
-            answer = await raw.get("/contacts/1", headers=headers)
-            answer.raise_for_status()
-            orjson.loads(answer.content)
+        await raw_gets(raw, 200)
 
     await sdk()  # log in, warm up
     medians = await interleaved(

@@ -19,10 +19,16 @@ import httpx
 import orjson
 
 import bsg_async
-from benchmarks._common import TOKEN, interleaved, versions
+from benchmarks._common import (
+    HEADERS,
+    interleaved,
+    raw_gets,
+    raw_walk,
+    sdk_gets,
+    sdk_walk,
+    versions,
+)
 from benchmarks._server import FastServer
-
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def raw_client(base_url: str, connections: int | None = 16) -> httpx.AsyncClient:
@@ -36,48 +42,28 @@ def raw_client(base_url: str, connections: int | None = 16) -> httpx.AsyncClient
 async def paging(total: int, rounds: int) -> dict[str, float]:
     with FastServer(total=total) as base_url:
         client = bsg_async.Client("live_bench", base_url=base_url)
-        raw = raw_client(base_url)
+        http = raw_client(base_url)
 
         async def sdk() -> None:
-            count = 0
-            async for _ in client.contacts.list(page_size=500):
-                count += 1
-            assert count == total
+            await sdk_walk(client, total)
 
-        async def raw_walk() -> None:
-            count = offset = 0
-            while True:
-                answer = await raw.get(
-                    "contacts",
-                    params={"page[limit]": 500, "page[offset]": offset},
-                    headers=HEADERS,
-                )
-                answer.raise_for_status()
-                body = orjson.loads(answer.content)
-                count += len(body["data"])
-                offset += len(body["data"])
-                if not body["data"] or offset >= body["total"]:
-                    break
-            assert count == total
+        async def raw() -> None:
+            await raw_walk(http, total)
 
         async def get_sdk() -> None:
-            for _ in range(300):
-                await client.contacts.get(1)
+            await sdk_gets(client, 300)
 
         async def get_raw() -> None:
-            for _ in range(300):
-                answer = await raw.get("contacts/1", headers=HEADERS)
-                answer.raise_for_status()
-                orjson.loads(answer.content)
+            await raw_gets(http, 300)
 
         await sdk()
-        await raw_walk()
+        await raw()
         result = await interleaved(
-            {"walk_sdk": sdk, "walk_raw": raw_walk, "get_sdk": get_sdk, "get_raw": get_raw},
+            {"walk_sdk": sdk, "walk_raw": raw, "get_sdk": get_sdk, "get_raw": get_raw},
             rounds,
         )
         await client.aclose()
-        await raw.aclose()
+        await http.aclose()
     return result
 
 
