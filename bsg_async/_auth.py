@@ -1,10 +1,15 @@
-"""JWT authentication as an ``httpx.Auth`` flow.
+"""JWT authentication as a transport layer, below pacing.
 
-The flow logs in lazily with ``POST /auth/login``, once however many tasks
-start together (a lock makes the login single-flight), refreshes the token
-shortly before the ``exp`` in its payload with ``POST /auth/refresh``, and on
-a 401 logs in again once and replays the request. A key the server rejects is
-remembered, so later calls fail at once instead of hammering the login.
+The layer stamps ``Authorization: Bearer <JWT>`` at the last moment: after
+the request holds its pacing slot and its rate-limit token, just before it
+goes on the wire, so a token cannot go stale while the request waits in line.
+It logs in lazily with ``POST /auth/login``, once however many tasks start
+together (a lock makes the login single-flight), refreshes the token shortly
+before the ``exp`` in its payload with ``POST /auth/refresh``, and on a 401
+logs in again once and replays the request. Logins, refreshes and the replay
+all happen inside the slot of the request that needed them. A key the server
+rejects is remembered, so later calls fail at once instead of hammering the
+login.
 """
 
 from __future__ import annotations
@@ -19,13 +24,19 @@ import anyio
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable
+    from collections.abc import Callable
 
-__all__ = ["JWTAuth", "LoginFailedError", "Secret", "jwt_expiry"]
+__all__ = ["AuthTransport", "LoginFailedError", "Secret", "jwt_expiry"]
 
 # Refresh this long before the token's exp, or a tenth of its lifetime when
-# that is shorter (test tokens may live only a few seconds).
+# that is shorter (test tokens may live only a few seconds) ...
 _REFRESH_MARGIN = 60.0
+# ... but at least twice the slowest recent round trip, so that a token
+# stamped just before the refresh is still valid when the server checks it;
+# and never more than half the lifetime, so each token gets used.
+_ROUND_TRIPS = 2.0
+# Each round trip observed lets the remembered slowest one shrink by this factor.
+_SLOWEST_DECAY = 0.98
 _UNAUTHORIZED = 401
 _OK = 200
 # Login answers that mean the key itself is bad, so retrying is pointless.
@@ -88,10 +99,15 @@ class LoginFailedError(Exception):
         self.response = response
 
 
-class JWTAuth(httpx.Auth):
+class AuthTransport(httpx.AsyncBaseTransport):
     """Log in with an API key and send ``Authorization: Bearer <JWT>``.
 
+    Sets ``request.extensions["bsg_sent"]``: False until the request itself
+    goes on the wire (a failed login proves it was never sent), and adds each
+    401 replay to ``bsg_retries_taken``.
+
     Args:
+        transport: The transport to send through (logins included).
         api_key: The account's API key.
         login_url: Absolute URL of ``POST /auth/login``.
         refresh_url: Absolute URL of ``POST /auth/refresh``.
@@ -100,125 +116,151 @@ class JWTAuth(httpx.Auth):
 
     def __init__(
         self,
+        transport: httpx.AsyncBaseTransport,
         api_key: Secret,
         *,
         login_url: str,
         refresh_url: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._transport = transport
         self._api_key = api_key
         self._login_url = login_url
         self._refresh_url = refresh_url
         self._clock = clock
         self._token: Secret | None = None
         self._expires_at: float | None = None
-        self._refresh_at: float | None = None
+        self._lifetime = 0.0
+        self._slowest = 0.0
         self._rejected: httpx.Response | None = None
         self._lock = anyio.Lock()
+        self.logins = 0
+        self.refreshes = 0
 
     def __repr__(self) -> str:
-        return f"JWTAuth(logged_in={self._token is not None})"
+        return f"AuthTransport(logged_in={self._token is not None})"
 
     def _needs_token(self) -> bool:
         if self._token is None:
             return True
-        return self._refresh_at is not None and self._clock() >= self._refresh_at
+        return self._expires_at is not None and self._clock() >= self.refresh_at()
 
-    def _store(self, token: str) -> None:
-        self._token = Secret(token)
-        self._expires_at = jwt_expiry(token)
+    def refresh_at(self) -> float:
+        """When the current token is due for a refresh (inf: it has no exp)."""
         if self._expires_at is None:
-            self._refresh_at = None
-        else:
-            now = self._clock()
-            margin = min(_REFRESH_MARGIN, max(0.0, self._expires_at - now) / 10)
-            self._refresh_at = self._expires_at - margin
+            return float("inf")
+        margin = min(_REFRESH_MARGIN, max(self._lifetime / 10, _ROUND_TRIPS * self._slowest))
+        return self._expires_at - min(margin, self._lifetime / 2)
 
-    def _login_request(self) -> httpx.Request:
-        request = httpx.Request("POST", self._login_url, json={"api_key": self._api_key.reveal()})
-        request.extensions["bsg_idempotent"] = True
-        return request
+    def _expired(self) -> bool:
+        return self._expires_at is not None and self._clock() >= self._expires_at
 
-    def _refresh_request(self, token: Secret) -> httpx.Request:
-        request = httpx.Request(
-            "POST", self._refresh_url, headers={"Authorization": f"Bearer {token.reveal()}"}
-        )
-        request.extensions["bsg_idempotent"] = True
-        return request
+    def _store(self, token: str) -> Secret:
+        secret = Secret(token)
+        self._token = secret
+        self._expires_at = jwt_expiry(token)
+        if self._expires_at is not None:
+            self._lifetime = max(0.0, self._expires_at - self._clock())
+        return secret
 
     @staticmethod
     def _read_token(response: httpx.Response) -> str | None:
         if response.status_code != _OK:
             return None
         try:
-            body = response.json()
+            body = json.loads(response.content)
         except ValueError:
             return None
         bearer = body.get("bearer") if isinstance(body, dict) else None
         return bearer if isinstance(bearer, str) and bearer else None
 
-    async def _obtain(self, stale: Secret | None) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Make sure a usable token is stored, yielding the requests that takes.
+    async def _post(
+        self, url: str, for_request: httpx.Request, *, token: Secret | None = None
+    ) -> httpx.Response:
+        """Send a login or refresh with the timeouts of the request it serves."""
+        extensions = {
+            key: value
+            for key, value in for_request.extensions.items()
+            if key in {"timeout", "bsg_timeout"}
+        }
+        if token is None:
+            request = httpx.Request(
+                "POST", url, json={"api_key": self._api_key.reveal()}, extensions=extensions
+            )
+        else:
+            request = httpx.Request(
+                "POST",
+                url,
+                headers={"Authorization": f"Bearer {token.reveal()}"},
+                extensions=extensions,
+            )
+        request.headers["User-Agent"] = for_request.headers.get("User-Agent", "")
+        request.headers["Accept"] = "application/json"
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        await response.aread()
+        return response
+
+    async def token_for(self, request: httpx.Request, stale: Secret | None = None) -> Secret:
+        """A usable token, logging in or refreshing first when needed.
 
         ``stale`` is the token a request was refused with: when another task
-        has already replaced it, nothing is sent.
+        has already replaced it, that replacement is used without a login.
 
         Raises:
             LoginFailedError: The login answered without a token.
         """
+        token = self._token
+        if stale is None and token is not None and not self._needs_token():
+            return token  # the common case takes no lock
         async with self._lock:
             if self._rejected is not None:
                 raise LoginFailedError(self._rejected)
-            if stale is not None:
-                if self._token is not None and self._token != stale:
-                    return
-            elif not self._needs_token():
-                return
-            current = self._token
+            token = self._token
+            if token is not None:
+                if stale is not None and token != stale:
+                    return token
+                if stale is None and not self._needs_token():
+                    return token
             # A token inside its refresh margin is refreshed; one that was
             # refused or is past its exp needs a new login.
-            if current is not None and stale is None and not self._expired():
-                response = yield self._refresh_request(current)
-                token = self._read_token(response)
-                if token is not None:
-                    self._store(token)
-                    return
-            response = yield self._login_request()
-            token = self._read_token(response)
-            if token is None:
+            if token is not None and stale is None and not self._expired():
+                self.refreshes += 1
+                response = await self._post(self._refresh_url, request, token=token)
+                fresh = self._read_token(response)
+                if fresh is not None:
+                    return self._store(fresh)
+            self.logins += 1
+            response = await self._post(self._login_url, request)
+            fresh = self._read_token(response)
+            if fresh is None:
                 self._token = None
                 if response.status_code in _REJECTED:
                     self._rejected = response
                 raise LoginFailedError(response)
-            self._store(token)
+            return self._store(fresh)
 
-    def _expired(self) -> bool:
-        return self._expires_at is not None and self._clock() >= self._expires_at
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Authenticate ``request``; on a 401 log in again once and replay it."""
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Authenticate ``request`` and send it; on a 401 log in again once and replay it."""
         stale: Secret | None = None
-        for attempt in range(2):
-            obtain = self._obtain(stale)
-            try:
-                try:
-                    outgoing = await obtain.__anext__()
-                    while True:
-                        incoming = yield outgoing
-                        await incoming.aread()
-                        outgoing = await obtain.asend(incoming)
-                except StopAsyncIteration:
-                    pass
-            finally:
-                # Releases the lock if this flow is abandoned mid-login.
-                await obtain.aclose()
-            token = self._token
-            if token is None:  # pragma: no cover - _obtain stores one or raises
-                raise RuntimeError("no token after a successful login")
+        while True:
+            request.extensions["bsg_sent"] = False
+            token = await self.token_for(request, stale)
             request.headers["Authorization"] = f"Bearer {token.reveal()}"
-            response = yield request
-            if response.status_code != _UNAUTHORIZED or attempt:
-                return
+            request.extensions["bsg_sent"] = True
+            sent_at = self._clock()
+            response = await self._transport.handle_async_request(request)
+            self._slowest = max(self._clock() - sent_at, self._slowest * _SLOWEST_DECAY)
+            if response.status_code != _UNAUTHORIZED or stale is not None:
+                return response
+            # Refused as unauthenticated: the request was not applied, so
+            # replaying it is safe whatever it does.
+            await response.aclose()
             stale = token
+            request.extensions["bsg_retries_taken"] = (
+                request.extensions.get("bsg_retries_taken", 0) + 1
+            )
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._transport.aclose()

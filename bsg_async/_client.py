@@ -2,12 +2,19 @@
 
 Layers, outermost first::
 
-    httpx.AsyncClient  (base URL, timeout, JWTAuth flow)
-      RetryTransport        retries with backoff, Retry-After
+    httpx.AsyncClient  (base URL, headers, per-phase timeouts)
+      RetryTransport        retries with backoff, Retry-After, the call's budget
         RateLimitTransport    in-flight cap, token bucket, shared pause
-          ReadTransport         whole answer within a deadline and a size cap
-            innermost             httpx.AsyncHTTPTransport, or the user's
-                                  transport, or the user's httpx.AsyncClient
+          AuthTransport         Bearer token stamped last; login, refresh, 401 replay
+            ReadTransport         whole answer within a deadline and a size cap
+              innermost             httpx.AsyncHTTPTransport (proxies from the
+                                    environment), the user's transport, or the
+                                    user's httpx.AsyncClient
+
+Auth sits below pacing so that a request's token is read once it holds its
+slot, never before it waits in line. Per-call options (``with_options``)
+travel to the layers as request extensions, so every view of a client shares
+one pool, one token, one rate limiter and one pause.
 
 ``Client._request`` is the only place where an answer becomes a model or an
 exception.
@@ -15,19 +22,23 @@ exception.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import logging
+import math
 import os
 import time
+import urllib.request
 import warnings
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
+import attrs
 import httpx
 import sniffio
 
 from bsg_async import _converter
-from bsg_async._auth import JWTAuth, LoginFailedError, Secret
+from bsg_async._auth import AuthTransport, LoginFailedError, Secret
 from bsg_async._clock import Clock
 from bsg_async._errors import (
     APIConnectionError,
@@ -36,10 +47,11 @@ from bsg_async._errors import (
     AuthenticationError,
     DecodeError,
     InvalidRequestError,
+    RateLimitError,
     describe_body,
     error_class_for,
 )
-from bsg_async._ratelimit import RateLimitTransport
+from bsg_async._ratelimit import RateLimitTransport, WaitTooLongError
 from bsg_async._read import ReadTransport, ResponseTooLargeError
 from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async.resources.contacts import Contacts
@@ -63,6 +75,8 @@ DEFAULT_BASE_URL = "https://one-api.bsg.world/api"
 _VERSION = "0.1.0"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _ERROR_STATUS = 400
+# Default budget of one call: retries, waits in line and pauses included.
+DEFAULT_TOTAL_TIMEOUT = 300.0
 
 logger = logging.getLogger("bsg_async")
 
@@ -97,17 +111,41 @@ class _ClientTransport(httpx.AsyncBaseTransport):
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request)
+        # Streamed: the read layer above reads (and caps) the body itself; a
+        # response already read by send() would leave it an empty stream.
+        return await self._client.send(request, stream=True)
 
 
-def _default_transport(backend: str, max_concurrency: int) -> httpx.AsyncBaseTransport:
+def environment_proxy(url: httpx.URL) -> httpx.Proxy | None:
+    """The proxy the environment names for ``url``, as httpx reads it.
+
+    ``HTTPS_PROXY``/``HTTP_PROXY`` by the URL's scheme, else ``ALL_PROXY``;
+    none when ``NO_PROXY`` covers the host.
+    """
+    proxies = urllib.request.getproxies()
+    address = proxies.get(url.scheme) or proxies.get("all")
+    if not address:
+        return None
+    host = url.host if url.port is None else f"{url.host}:{url.port}"
+    if urllib.request.proxy_bypass(host):
+        return None
+    if "://" not in address:
+        address = f"http://{address}"
+    return httpx.Proxy(address)
+
+
+def _default_transport(
+    backend: str, max_concurrency: int, url: httpx.URL, *, trust_env: bool
+) -> httpx.AsyncBaseTransport:
     # Keep-alive == max connections >= in-flight cap: the pool then keeps
     # every connection of a burst instead of reopening them.
     limits = httpx.Limits(
         max_connections=max_concurrency, max_keepalive_connections=max_concurrency
     )
+    # Every request goes to the one API host, so its proxy is chosen once.
+    proxy = environment_proxy(url) if trust_env else None
     if backend == "httpx":
-        return httpx.AsyncHTTPTransport(limits=limits)
+        return httpx.AsyncHTTPTransport(limits=limits, proxy=proxy, trust_env=trust_env)
     if backend == "aiohttp":
         try:
             from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
@@ -115,9 +153,90 @@ def _default_transport(backend: str, max_concurrency: int) -> httpx.AsyncBaseTra
             raise InvalidRequestError(
                 'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
             ) from None
-        transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
+        transport: httpx.AsyncBaseTransport = AiohttpTransport(
+            limits=limits, proxy=proxy, trust_env=trust_env
+        )
         return transport
     raise InvalidRequestError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')
+
+
+class _NotGiven:
+    """Marks an option ``with_options`` leaves as it was."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Any = _NotGiven()
+
+
+def _exchange_deadline(timeout: httpx.Timeout) -> float | None:
+    """Seconds allowed for one whole exchange: the longest phase limit set."""
+    limits = [value for value in timeout.as_dict().values() if value is not None]
+    return max(limits) if limits else None
+
+
+def _check_timeout(timeout: object, name: str) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if timeout is None:
+        return httpx.Timeout(None)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidRequestError(
+            f"{name} must be seconds > 0, an httpx.Timeout or None, got {timeout!r}"
+        )
+    return httpx.Timeout(float(timeout))
+
+
+def _check_total(total_timeout: object) -> float | None:
+    if total_timeout is None:
+        return None
+    if (
+        isinstance(total_timeout, bool)
+        or not isinstance(total_timeout, (int, float))
+        or math.isnan(total_timeout)
+        or total_timeout <= 0
+    ):
+        raise InvalidRequestError(
+            f"total_timeout must be seconds > 0 or None, got {total_timeout!r}"
+        )
+    return float(total_timeout)
+
+
+def _check_retries(max_retries: object) -> int:
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise InvalidRequestError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    return max_retries
+
+
+@attrs.frozen(kw_only=True)
+class _Options:
+    """Settings of one view of a client, sent down the layers per request."""
+
+    timeout: httpx.Timeout
+    max_retries: int
+    total_timeout: float | None
+
+    def extensions(self, now: float) -> dict[str, Any]:
+        return {
+            "timeout": self.timeout.as_dict(),
+            "bsg_timeout": _exchange_deadline(self.timeout),
+            "bsg_max_retries": self.max_retries,
+            "bsg_deadline": None if self.total_timeout is None else now + self.total_timeout,
+        }
+
+
+class _Lifecycle:
+    """What every view of one client shares about being open."""
+
+    def __init__(self) -> None:
+        self.in_flight: set[anyio.CancelScope] = set()
+        self.closing = False
 
 
 class Client:
@@ -128,8 +247,15 @@ class Client:
     Args:
         api_key: ``live_...`` or ``test_...``; defaults to ``$BSG_API_KEY``.
         base_url: API root; defaults to ``$BSG_BASE_URL``, then BSG's.
-        timeout: Seconds allowed to connect, and between bytes of an answer.
+        timeout: Seconds allowed to connect, between bytes of an answer, and
+            for one whole exchange (a server dripping bytes cannot stretch
+            it). An ``httpx.Timeout`` sets each phase; the whole exchange
+            then gets the longest of them.
         max_retries: Retries of a failed request (0 disables).
+        total_timeout: Seconds one call may take in all: waiting in line,
+            pauses, every attempt and the backoff between them (None: no
+            bound). A ``Retry-After`` longer than what is left raises
+            ``RateLimitError`` at once instead of sleeping past it.
         retry_backoff: Base delay of the exponential backoff, in seconds.
         rate_limit: Requests per second for the whole client (None: no limit).
         max_concurrency: Most requests in flight at once.
@@ -138,6 +264,10 @@ class Client:
         transport: Replaces the innermost transport (tests, emulators);
             the SDK does not close it.
         clock: Time source for the retry, pacing and auth layers (tests).
+        trust_env: Honour ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+            ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` as httpx
+            does (our own transport only; a lent client or transport
+            brings its own settings).
         http_backend: ``"aiohttp"`` sends through httpx-aiohttp's transport
             (asyncio only; ``pip install "bsg-async[aiohttp]"``): about 2.8x
             the requests per second of httpcore under concurrency.
@@ -151,14 +281,16 @@ class Client:
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout = 30.0,
+        timeout: float | httpx.Timeout | None = 30.0,
         max_retries: int = 3,
+        total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
         retry_backoff: float = 0.5,
         rate_limit: float | None = None,
         max_concurrency: int = 16,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
+        trust_env: bool = True,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("BSG_API_KEY")
@@ -166,7 +298,12 @@ class Client:
             raise InvalidRequestError(
                 "no API key: pass Client(api_key=...) or set the BSG_API_KEY environment variable"
             )
-        self._check_options(max_retries, retry_backoff, rate_limit, max_concurrency)
+        self._check_options(retry_backoff, rate_limit, max_concurrency)
+        self._options = _Options(
+            timeout=_check_timeout(timeout, "timeout"),
+            max_retries=_check_retries(max_retries),
+            total_timeout=_check_total(total_timeout),
+        )
         if http_client is not None and transport is not None:
             raise InvalidRequestError("pass either http_client or transport, not both")
         if http_backend != "httpx" and (http_client is not None or transport is not None):
@@ -184,18 +321,26 @@ class Client:
                 InsecureTransportWarning,
                 stacklevel=2,
             )
-        clock = clock or Clock()
+        self._clock = clock = clock or Clock()
 
         if http_client is not None:
             innermost: httpx.AsyncBaseTransport = _ClientTransport(http_client)
         elif transport is not None:
             innermost = _BorrowedTransport(transport)
         else:
-            innermost = _default_transport(http_backend, max_concurrency)
-        deadline = float(timeout) if isinstance(timeout, (int, float)) else None
-        self._reader = ReadTransport(innermost, deadline=deadline)
-        self._pacer = RateLimitTransport(
+            innermost = _default_transport(
+                http_backend, max_concurrency, self.base_url, trust_env=trust_env
+            )
+        self._reader = ReadTransport(innermost, deadline=_exchange_deadline(self._options.timeout))
+        self._auth = AuthTransport(
             self._reader,
+            self._api_key,
+            login_url=str(self.base_url.join("auth/login")),
+            refresh_url=str(self.base_url.join("auth/refresh")),
+            clock=clock.time,
+        )
+        self._pacer = RateLimitTransport(
+            self._auth,
             rate=rate_limit,
             max_concurrency=max_concurrency,
             clock=clock.monotonic,
@@ -206,36 +351,70 @@ class Client:
             RetryPolicy(max_retries=max_retries, backoff=retry_backoff),
             sleep=clock.sleep,
             jitter=clock.jitter,
-        )
-        self._auth = JWTAuth(
-            self._api_key,
-            login_url=str(self.base_url.join("auth/login")),
-            refresh_url=str(self.base_url.join("auth/refresh")),
-            clock=clock.time,
+            clock=clock.monotonic,
         )
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            auth=self._auth,
             transport=self._retry,
-            timeout=timeout,
+            timeout=self._options.timeout,
             headers={"Accept": "application/json", "User-Agent": f"bsg-async/{_VERSION}"},
+            # Environment proxies and certificates are applied by the
+            # innermost transport; this client only builds requests.
             trust_env=False,
         )
-        self._in_flight: set[anyio.CancelScope] = set()
-        self._closing = False
+        self._lifecycle = _Lifecycle()
+        self._owner = True
         # aiohttp runs on asyncio only: checked on the first request.
         self._needs_asyncio = http_backend == "aiohttp" and transport is None
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
         self.contacts = Contacts(self._request)
         self.lists = Lists(self._request)
         self.fields = Fields(self._request)
         self.stoplist = Stoplist(self._request)
 
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = NOT_GIVEN,
+        max_retries: int = NOT_GIVEN,
+        total_timeout: float | None = NOT_GIVEN,
+    ) -> Client:
+        """A view of this client with other per-call settings.
+
+        The view shares everything else: the connection pool, the token, the
+        rate limit, the in-flight cap and any server-requested pause. It is
+        cheap to make per call::
+
+            contact = await client.with_options(max_retries=0, timeout=2).contacts.get(7)
+
+        Closing a view closes nothing; the client it came from owns the
+        connections.
+
+        Args:
+            timeout: As ``Client(timeout=...)``.
+            max_retries: As ``Client(max_retries=...)``.
+            total_timeout: As ``Client(total_timeout=...)``.
+
+        Raises:
+            InvalidRequestError: An option out of range.
+        """
+        options = self._options
+        if timeout is not NOT_GIVEN:
+            options = attrs.evolve(options, timeout=_check_timeout(timeout, "timeout"))
+        if max_retries is not NOT_GIVEN:
+            options = attrs.evolve(options, max_retries=_check_retries(max_retries))
+        if total_timeout is not NOT_GIVEN:
+            options = attrs.evolve(options, total_timeout=_check_total(total_timeout))
+        view = copy.copy(self)
+        view._options = options  # noqa: SLF001 - a copy of this very class
+        view._owner = False  # noqa: SLF001
+        view._bind_resources()  # noqa: SLF001
+        return view
+
     @staticmethod
-    def _check_options(
-        max_retries: object, retry_backoff: object, rate_limit: object, max_concurrency: object
-    ) -> None:
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise InvalidRequestError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    def _check_options(retry_backoff: object, rate_limit: object, max_concurrency: object) -> None:
         if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
             raise InvalidRequestError(f"retry_backoff must be >= 0, got {retry_backoff!r}")
         if rate_limit is not None and (
@@ -254,6 +433,21 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(base_url={str(self.base_url)!r}, api_key=<redacted>)"
 
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """Per-phase timeouts of this client (or view)."""
+        return self._options.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """Retries of a failed request made by this client (or view)."""
+        return self._options.max_retries
+
+    @property
+    def total_timeout(self) -> float | None:
+        """Budget of one call, in seconds, for this client (or view)."""
+        return self._options.total_timeout
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -268,11 +462,14 @@ class Client:
     async def aclose(self) -> None:
         """Close the connections this client owns (not a lent client or transport).
 
-        Requests still in flight (in other tasks) end at once with
-        ``APIConnectionError`` saying the client was closed.
+        Requests still in flight (in other tasks, through any view) end at
+        once with ``APIConnectionError`` saying the client was closed. On a
+        view made by ``with_options`` this does nothing.
         """
-        self._closing = True
-        for scope in list(self._in_flight):
+        if not self._owner:
+            return
+        self._lifecycle.closing = True
+        for scope in list(self._lifecycle.in_flight):
             scope.cancel()
         await self._http.aclose()
 
@@ -290,34 +487,47 @@ class Client:
         params: Params | None = None,
         json: object = None,
         idempotent: bool | None = None,
+        write: bool = False,
     ) -> T:
         """Send one request; return ``parse(body)`` or raise the matching error."""
-        if self._closing:
+        lifecycle = self._lifecycle
+        if lifecycle.closing:
             raise APIConnectionError(f"{method} {path}: the client is closed")
         if self._needs_asyncio:
             if sniffio.current_async_library() != "asyncio":
                 raise InvalidRequestError('http_backend="aiohttp" runs on asyncio only')
             self._needs_asyncio = False
         request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
+        options = self._options
+        request.extensions.update(options.extensions(self._clock.monotonic()))
         if idempotent is not None:
             request.extensions["bsg_idempotent"] = idempotent
+        if write:
+            request.extensions["bsg_write"] = True
         started = time.perf_counter()
+        # One scope serves aclose() (which cancels it) and the call's budget
+        # (its deadline): the layers keep to the budget on the injected clock,
+        # this scope also bounds what they cannot see, a wait for a slot.
         scope = anyio.CancelScope()
-        self._in_flight.add(scope)
+        if options.total_timeout is not None:
+            scope.deadline = anyio.current_time() + options.total_timeout
+        lifecycle.in_flight.add(scope)
         try:
             with scope:
                 response = await self._send(request)
         finally:
-            self._in_flight.discard(scope)
+            lifecycle.in_flight.discard(scope)
         if scope.cancelled_caught:
-            # Only aclose() cancels this scope; a cancellation from outside
-            # propagates through it untouched.
-            raise APIConnectionError(
-                f"{method} {request.url.path}: the client was closed while the request"
-                " was in flight",
-                request=request,
-                may_have_been_applied=idempotent is False,
-            )
+            # Only aclose() and the budget cancel this scope; a cancellation
+            # from outside propagates through it untouched.
+            if lifecycle.closing:
+                raise APIConnectionError(
+                    f"{method} {request.url.path}: the client was closed while the request"
+                    " was in flight",
+                    request=request,
+                    may_have_been_applied=idempotent is False,
+                )
+            raise _out_of_time(request, options.total_timeout)
         logger.debug(
             "%s %s -> %d in %.1f ms (retries: %d)",
             method,
@@ -335,7 +545,9 @@ class Client:
         try:
             return await self._http.send(request)
         except LoginFailedError as exc:
-            raise _status_error(exc.response, login=True) from None
+            raise _status_error(exc.response, login=True, call=request) from None
+        except WaitTooLongError as exc:
+            raise _wait_error(exc, request) from None
         except httpx.TimeoutException as exc:
             raise _connection_error(APITimeoutError, exc, request) from exc
         except httpx.TransportError as exc:
@@ -348,6 +560,42 @@ class Client:
                     f"{request.method} {request.url.path}: the client is closed", request=request
                 ) from None
             raise
+
+
+def _out_of_time(request: httpx.Request, budget: float | None) -> APITimeoutError:
+    retries = request.extensions.get("bsg_retries_taken", 0)
+    applied = bool(request.extensions.get("bsg_may_have_been_applied", False)) or (
+        request.extensions.get("bsg_idempotent") is False
+        and bool(request.extensions.get("bsg_sent", False))
+    )
+    message = (
+        f"{request.method} {request.url.path} did not complete within its"
+        f" total_timeout of {budget:g} s"
+    )
+    if retries:
+        message += f" ({retries} retries)"
+    if applied:
+        message += "; the request may have been applied, check before sending it again"
+    return APITimeoutError(
+        message, request=request, retries_taken=retries, may_have_been_applied=applied
+    )
+
+
+def _wait_error(
+    exc: WaitTooLongError, request: httpx.Request
+) -> APIConnectionError | RateLimitError:
+    retries = request.extensions.get("bsg_retries_taken", 0)
+    if not exc.paused:
+        return APITimeoutError(
+            f"{request.method} {request.url.path}: {exc}",
+            request=request,
+            retries_taken=retries,
+        )
+    # Another request's 429/503 paused the client: report it as this call's
+    # own rate-limit answer, with the time still to wait.
+    seconds = max(1, math.ceil(exc.wait))
+    response = httpx.Response(429, headers={"retry-after": str(seconds)}, request=request)
+    return RateLimitError(f"not sent: {exc}", response=response, retries_taken=retries)
 
 
 def _connection_error(
@@ -371,20 +619,36 @@ def _json_body(response: httpx.Response) -> object:
     return _converter.loads(response.content)
 
 
-def _status_error(response: httpx.Response, *, login: bool = False) -> APIStatusError:
-    extensions = response.request.extensions
+def _status_error(
+    response: httpx.Response, *, login: bool = False, call: httpx.Request | None = None
+) -> APIStatusError:
+    """The typed error for an error answer (``call``: the request a login served)."""
+    extensions = (call or response.request).extensions
     message, errors = _error_details(response)
     cls = error_class_for(response.status_code, message)
-    if login and response.status_code < 500:  # noqa: PLR2004
+    if login and response.status_code < 500 and response.status_code != 429:  # noqa: PLR2004
         cls = AuthenticationError
         message = f"the API key was rejected at login: {message}"
-    return cls(
+    if extensions.get("bsg_duplicate"):
+        message = (
+            f"{message}: refused as a duplicate of an identical request the API received"
+            " within the last second, so it was not sent again"
+        )
+    elif extensions.get("bsg_out_of_budget"):
+        message = (
+            f"{message}: the server asked to wait {response.headers.get('retry-after')} s,"
+            " longer than this call's total_timeout leaves"
+        )
+    error = cls(
         message,
         response=response,
         errors=errors,
         retries_taken=extensions.get("bsg_retries_taken", 0),
         may_have_been_applied=bool(extensions.get("bsg_may_have_been_applied", False)),
     )
+    if isinstance(error, RateLimitError):
+        error.duplicate = bool(extensions.get("bsg_duplicate"))
+    return error
 
 
 def _error_details(response: httpx.Response) -> tuple[str, object]:

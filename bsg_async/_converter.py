@@ -112,21 +112,31 @@ def _field_value(value: object) -> str | None:
     return None if value is None else _to_str(value)
 
 
-def _to_fields(value: object, _: object = None) -> Mapping[int, str | None]:
+def field_key(key: object) -> int | str:
+    """A custom field's key: its numeric id as an int; any other text kept as is.
+
+    Liberal on purpose: one odd key (the seed pages' ``additionalProp1``)
+    must not fail a whole page of an export.
+    """
+    if type(key) is str:
+        return int(key) if key.isascii() and key.isdigit() else key
+    if type(key) is int:
+        return key
+    raise TypeError(f"expected a custom field id, got {key!r}")
+
+
+def _to_fields(value: object, _: object = None) -> Mapping[int | str, str | None]:
     """Custom field values by id, from any of the shapes the API uses."""
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        try:
-            return {int(key): _field_value(item) for key, item in value.items()}
-        except ValueError:
-            raise TypeError(f"custom field ids must be numeric, got {list(value)!r}") from None
+        return {field_key(key): _field_value(item) for key, item in value.items()}
     if isinstance(value, list):
-        fields: dict[int, str | None] = {}
+        fields: dict[int | str, str | None] = {}
         for pair in value:
             if not isinstance(pair, Mapping) or "id" not in pair:
                 raise TypeError(f"expected {{'id', 'value'}} pairs in fields, got {pair!r}")
-            fields[_to_int(pair["id"])] = _field_value(pair.get("value"))
+            fields[field_key(pair["id"])] = _field_value(pair.get("value"))
         return fields
     raise TypeError(f"expected fields as an object or a list, got {value!r}")
 
@@ -151,7 +161,7 @@ def configure_converter(conv: cattrs.Converter) -> None:
         return list_hook(value, ContactList)  # type: ignore[arg-type]
 
     conv.register_structure_hook(ContactList, structure_list)
-    fields_type = Mapping[int, str | None]
+    fields_type = Mapping[int | str, str | None]
     conv.register_structure_hook_func(lambda t: t == fields_type, _to_fields)
 
 
@@ -251,9 +261,9 @@ def _fast_list(row: Mapping[str, Any]) -> ContactList:
     )
 
 
-def _fast_fields(value: object) -> Mapping[int, str | None]:
+def _fast_fields(value: object) -> Mapping[int | str, str | None]:
     if type(value) is dict:
-        return {int(key): _fast_text(item) for key, item in value.items()}
+        return {field_key(key): _fast_text(item) for key, item in value.items()}
     if value == [] or value is None:
         return {}
     raise TypeError(value)

@@ -180,7 +180,13 @@ class RateLimitError(APIStatusError):
 
     Attributes:
         retry_after: Seconds the server asked to wait, when it said.
+        duplicate: The API refused a create or update as a duplicate of an
+            identical request it received within the last second (a 429
+            without ``Retry-After``). The SDK does not send such a request
+            again; ``may_have_been_applied`` is True, as the first copy was.
     """
+
+    duplicate: bool = False
 
     def __init__(
         self,

@@ -8,6 +8,13 @@ one client) shares three things:
 * a token bucket of ``rate`` requests per second with a small burst;
 * a pause: an answer with ``Retry-After`` (429 or 503) stops every task until
   the server's time is up, so concurrent tasks do not stampede.
+
+A request carrying a total budget (``request.extensions["bsg_deadline"]``,
+on this transport's clock) does not wait past it: a pause or a rate-limit
+wait that would end after the deadline raises ``WaitTooLongError`` at once.
+
+Authentication sits below this layer, so a request's token is read only
+once it holds its slot and its rate-limit token.
 """
 
 from __future__ import annotations
@@ -19,14 +26,33 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from bsg_async._auth import LoginFailedError
 from bsg_async._errors import parse_retry_after
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["RateLimitTransport", "TokenBucket"]
+__all__ = ["RateLimitTransport", "TokenBucket", "WaitTooLongError"]
 
 _PAUSING_STATUSES = frozenset({429, 503})
+
+
+class WaitTooLongError(httpx.PoolTimeout):
+    """Waiting for the pause or the rate limit would outlast the call's budget.
+
+    A ``PoolTimeout``: the request was never sent. ``paused`` tells a server's
+    ``Retry-After`` pause from the client's own rate limit.
+    """
+
+    def __init__(self, request: httpx.Request, *, wait: float, left: float, paused: bool) -> None:
+        what = "the server's Retry-After pause" if paused else "the rate limit"
+        super().__init__(
+            f"waiting {wait:.3g} s for {what} would outlast the {max(left, 0.0):.3g} s"
+            " left of this call's budget",
+            request=request,
+        )
+        self.wait = wait
+        self.paused = paused
 
 
 class TokenBucket:
@@ -57,6 +83,10 @@ class TokenBucket:
         if self._tokens >= 0:
             return 0.0
         return -self._tokens / self.rate
+
+    def give_back(self) -> None:
+        """Return the token of a reservation that will not be used."""
+        self._tokens = min(self.burst, self._tokens + 1)
 
 
 def default_burst(rate: float) -> float:
@@ -104,20 +134,42 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         """Hold back every request for ``seconds`` from now."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    async def _wait_for_pause(self) -> None:
+    def _check_budget(self, request: httpx.Request, wait: float, *, paused: bool) -> None:
+        deadline: float | None = request.extensions.get("bsg_deadline")
+        if deadline is not None and self._clock() + wait >= deadline:
+            left = deadline - self._clock()
+            raise WaitTooLongError(request, wait=wait, left=left, paused=paused)
+
+    async def _wait_for_pause(self, request: httpx.Request) -> None:
         while (remaining := self._paused_until - self._clock()) > 0:
+            self._check_budget(request, remaining, paused=True)
             await self._sleep(remaining)
+
+    def _note_pause(self, response: httpx.Response) -> None:
+        if response.status_code in _PAUSING_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after:
+                self.pause(retry_after)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Wait for a slot, a token and the end of any pause; then send."""
-        await self._wait_for_pause()
+        await self._wait_for_pause(request)
         async with self._slots:
             if self._bucket is not None:
                 wait = self._bucket.reserve(self._clock())
                 if wait > 0:
+                    try:
+                        self._check_budget(request, wait, paused=False)
+                    except WaitTooLongError:
+                        self._bucket.give_back()
+                        raise
                     await self._sleep(wait)
-            await self._wait_for_pause()
-            response = await self._transport.handle_async_request(request)
+            await self._wait_for_pause(request)
+            try:
+                response = await self._transport.handle_async_request(request)
+            except LoginFailedError as exc:
+                self._note_pause(exc.response)
+                raise
             try:
                 # The body is read while the slot is held: a request counts as
                 # in flight until its answer is complete, and the connection is
@@ -126,10 +178,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 await response.aclose()
                 raise
-        if response.status_code in _PAUSING_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry_after:
-                self.pause(retry_after)
+        self._note_pause(response)
         return response
 
     async def aclose(self) -> None:

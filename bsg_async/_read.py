@@ -2,8 +2,9 @@
 
 httpx's read timeout bounds the wait for each chunk, so a server that drips
 one byte at a time never trips it. This layer bounds the whole exchange
-(sending, waiting, reading) by ``deadline`` seconds and raises
-``httpx.ReadTimeout`` past it, which the retry layer treats like any timeout.
+(sending, waiting, reading) by ``deadline`` seconds (a request may carry its
+own in ``request.extensions["bsg_timeout"]``) and raises ``httpx.ReadTimeout``
+past it, which the retry layer treats like any timeout.
 A body larger than ``max_bytes`` is abandoned with ``ResponseTooLargeError``
 instead of filling memory.
 """
@@ -49,10 +50,11 @@ class ReadTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send, then read the body, all within the deadline and size cap."""
-        with anyio.move_on_after(self.deadline):
+        deadline: float | None = request.extensions.get("bsg_timeout", self.deadline)
+        with anyio.move_on_after(deadline):
             return await self._exchange(request)
         # Reached only when the deadline cancelled the exchange.
-        raise httpx.ReadTimeout(f"no complete answer within {self.deadline} s", request=request)
+        raise httpx.ReadTimeout(f"no complete answer within {deadline} s", request=request)
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         response = await self._transport.handle_async_request(request)

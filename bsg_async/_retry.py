@@ -3,26 +3,42 @@
 What is retried: connection failures, timeouts, and the statuses in
 ``RetryPolicy.statuses`` (408, 429, 500, 502, 503, 504). A request marked not
 idempotent (``request.extensions["bsg_idempotent"] = False``, e.g. creating a
-contact) is retried only when the failure proves it never reached the server:
-a connect error or a wait for a pooled connection that timed out.
+contact) is retried only when the failure proves it never reached the server
+(a connect error, a wait for a pooled connection that timed out, a login that
+failed before it was sent) or when the server said so with a 429 carrying
+``Retry-After``.
+
+BSG answers 429 *without* ``Retry-After`` to an identical POST seen within
+the last second ("Too many duplicate request detected"): the first copy got
+through. A create or an update (``bsg_write``) or any request not safe to
+repeat answered that way is never sent again.
+
+Per-call settings come on the request: ``bsg_max_retries`` overrides the
+policy's count; ``bsg_deadline`` (on the transport's monotonic clock) is the
+call's total budget: no retry starts that could not finish waiting before it,
+and a ``Retry-After`` longer than what is left ends the call at once.
 
 The transport records on ``request.extensions`` how many retries it took
-(``bsg_retries_taken``) and, when it gives up, whether the request may have
-been applied (``bsg_may_have_been_applied``); the client's edge puts both on
-the error it raises.
+(``bsg_retries_taken``), when it gives up, whether the request may have been
+applied (``bsg_may_have_been_applied``), whether a 429 was a duplicate
+refusal (``bsg_duplicate``) and whether the budget ended it
+(``bsg_out_of_budget``); the client's edge puts these on the error it raises.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from typing import TYPE_CHECKING
 
 import anyio
 import attrs
 import httpx
 
+from bsg_async._auth import LoginFailedError
 from bsg_async._errors import parse_retry_after
+from bsg_async._ratelimit import WaitTooLongError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -74,6 +90,20 @@ def never_reached_server(exc: httpx.TransportError) -> bool:
     return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
+def is_duplicate_refusal(request: httpx.Request, response: httpx.Response) -> bool:
+    """Whether a 429 is BSG's duplicate-request detection refusing a write.
+
+    The API answers 429 without ``Retry-After`` when an identical POST reached
+    it within the last second. For a create or an update, or any request not
+    safe to repeat, sending it again could apply it twice.
+    """
+    return (
+        response.status_code == 429  # noqa: PLR2004
+        and "retry-after" not in response.headers
+        and (bool(request.extensions.get("bsg_write")) or not is_idempotent(request))
+    )
+
+
 def is_idempotent(request: httpx.Request) -> bool:
     """Whether ``request`` may be sent twice (explicit mark, else by method)."""
     marked = request.extensions.get("bsg_idempotent")
@@ -90,6 +120,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         policy: When and how long to retry.
         sleep: Awaitable sleep (injected in tests).
         jitter: Returns a number in [0, 1] per retry (injected in tests).
+        clock: Monotonic seconds, the clock of ``bsg_deadline`` (injected in tests).
     """
 
     def __init__(
@@ -99,51 +130,106 @@ class RetryTransport(httpx.AsyncBaseTransport):
         *,
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self.policy = policy
         self._sleep = sleep
         self._jitter = jitter
+        self._clock = clock
+
+    def _fits_budget(self, request: httpx.Request, delay: float) -> bool:
+        deadline: float | None = request.extensions.get("bsg_deadline")
+        return deadline is None or self._clock() + delay < deadline
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``, retrying as the policy allows."""
-        idempotent = is_idempotent(request)
-        retries = 0
+        extensions = request.extensions
+        limit: int = extensions.get("bsg_max_retries", self.policy.max_retries)
+        extensions.setdefault("bsg_retries_taken", 0)
         while True:
-            request.extensions["bsg_retries_taken"] = retries
+            # Layers below add their own replays (a 401 answered by a new
+            # login) to the count, so it is read back on every round.
+            retries: int = extensions["bsg_retries_taken"]
             try:
                 response = await self._transport.handle_async_request(request)
+            except LoginFailedError as exc:
+                delay = self._after_login_failure(request, exc, retries, limit)
+                reason = f"HTTP {exc.response.status_code} at login"
+            except WaitTooLongError:
+                raise  # the budget is spent: no retry could fit in it
             except httpx.TransportError as exc:
-                reached = not never_reached_server(exc)
-                if retries >= self.policy.max_retries or (reached and not idempotent):
-                    request.extensions["bsg_may_have_been_applied"] = reached and not idempotent
-                    raise
-                delay = backoff_delay(self.policy, retries, None, self._jitter())
+                delay = self._after_transport_error(request, exc, retries, limit)
                 reason = type(exc).__name__
             else:
-                status = response.status_code
-                if status not in self.policy.statuses:
+                answer_delay = self._after_answer(request, response, retries, limit)
+                if answer_delay is None:
                     return response
-                if retries >= self.policy.max_retries or not idempotent:
-                    # A 429 without Retry-After is BSG's duplicate detection:
-                    # the first copy of this request was accepted.
-                    request.extensions["bsg_may_have_been_applied"] = not idempotent
-                    return response
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                delay = backoff_delay(self.policy, retries, retry_after, self._jitter())
-                reason = f"HTTP {status}"
+                delay = answer_delay
+                reason = f"HTTP {response.status_code}"
                 await response.aclose()
-            retries += 1
+            extensions["bsg_retries_taken"] = retries + 1
             logger.info(
                 "retrying %s %s after %s: retry %d of %d in %.3fs",
                 request.method,
                 request.url.path,
                 reason,
-                retries,
-                self.policy.max_retries,
+                retries + 1,
+                limit,
                 delay,
             )
             await self._sleep(delay)
+
+    def _after_login_failure(
+        self, request: httpx.Request, exc: LoginFailedError, retries: int, limit: int
+    ) -> float:
+        """The delay before trying again, or re-raise ``exc``."""
+        # The request itself never went out: safe to repeat whatever it is.
+        if retries >= limit or exc.response.status_code not in self.policy.statuses:
+            raise exc
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        delay = backoff_delay(self.policy, retries, retry_after, self._jitter())
+        if not self._fits_budget(request, delay):
+            raise exc
+        return delay
+
+    def _after_transport_error(
+        self, request: httpx.Request, exc: httpx.TransportError, retries: int, limit: int
+    ) -> float:
+        """The delay before trying again, or re-raise ``exc``."""
+        reached = request.extensions.get("bsg_sent", True) and not never_reached_server(exc)
+        unsafe = reached and not is_idempotent(request)
+        delay = backoff_delay(self.policy, retries, None, self._jitter())
+        if retries >= limit or unsafe or not self._fits_budget(request, delay):
+            request.extensions["bsg_may_have_been_applied"] = unsafe
+            raise exc
+        return delay
+
+    def _after_answer(
+        self, request: httpx.Request, response: httpx.Response, retries: int, limit: int
+    ) -> float | None:
+        """The delay before trying again, or None to hand ``response`` back."""
+        extensions = request.extensions
+        status = response.status_code
+        if status not in self.policy.statuses:
+            return None
+        if is_duplicate_refusal(request, response):
+            # The first copy reached the server: never send another.
+            extensions["bsg_duplicate"] = True
+            extensions["bsg_may_have_been_applied"] = True
+            return None
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        # A 429 with Retry-After refused the request unapplied; any other
+        # failure of a request not safe to repeat leaves its outcome unknown.
+        safe = is_idempotent(request) or (status == 429 and retry_after is not None)  # noqa: PLR2004
+        if retries >= limit or not safe:
+            extensions["bsg_may_have_been_applied"] = not safe
+            return None
+        delay = backoff_delay(self.policy, retries, retry_after, self._jitter())
+        if not self._fits_budget(request, delay):
+            extensions["bsg_out_of_budget"] = True
+            return None
+        return delay
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""

@@ -102,13 +102,14 @@ class Contact:
     """A contact of the Contact Book.
 
     Attributes:
-        fields: Custom field values by field id (empty when it has none).
+        fields: Custom field values by field id (empty when it has none). A
+            key that is not a number is kept as the string the API sent.
         groups: The lists the contact belongs to.
     """
 
     id: int
     phone: int
-    fields: Mapping[int, str | None] = attrs.field(factory=dict, hash=False)
+    fields: Mapping[int | str, str | None] = attrs.field(factory=dict, hash=False)
     created_at: datetime | None = None
     groups: tuple[ContactList, ...] = ()
     hlr_status: HlrStatus | None = None

@@ -454,7 +454,8 @@ async def test_secrets_stay_out_of_logs_errors_and_reprs(
             ]
         texts += [repr(client), str(vars(client)), repr(client._auth)]
     texts.append(caplog.text)
-    assert "HTTP Request: POST" in caplog.text  # httpx's own log lines were captured
+    assert "HTTP Request: GET" in caplog.text  # httpx's own log lines were captured
+    assert "<Request [b'POST']>" in caplog.text  # httpcore's lines of the logins too
     assert "send_request_headers" in caplog.text  # and httpcore's
     assert 2 == len(set(tokens))
     for text in texts:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+import bsg_async.models
 from bsg_async._converter import ShapeError, read_data, read_page
 from bsg_async.models import Contact, ContactList, HlrStatus, Page, StoplistEntry
 
@@ -189,11 +190,8 @@ def test_search_answer_total_from_meta() -> None:
         ([1, 2], "expected a JSON object with a 'data' key"),
         (None, "expected a JSON object with a 'data' key"),
         (
-            {
-                "data": [{"id": 1, "phone": 123456789, "fields": {"additionalProp1": "x"}}],
-                "total": 1,
-            },
-            "custom field ids must be numeric",
+            {"data": [{"id": 1, "phone": 123456789, "fields": {"1": ["a"]}}], "total": 1},
+            "$.data[0].fields",
         ),
         (
             {"data": [{"id": 1, "phone": 123456789, "created_at": "yesterday"}], "total": 1},
@@ -229,3 +227,52 @@ def test_lists_shared_within_a_page_only_when_equal() -> None:
     first, second, third = (c.groups[0] for c in read_page(body, Contact, 0).items)
     assert first is second
     assert (1, 2) == (first.items, third.items)
+
+
+# The "get a contact" seed page's example answer, as published.
+SEED_GET_ANSWER = {
+    "data": {
+        "id": 1,
+        "phone": 33601148802,
+        "fields": {
+            "additionalProp1": "string",
+            "additionalProp2": "string",
+            "additionalProp3": "string",
+        },
+        "created_at": "2022-04-28 14:21:16",
+        "groups": [
+            {
+                "id": 1,
+                "name": "string",
+                "description": "string",
+                "default": 0,
+                "created_at": "2022-04-28 14:21:16",
+            }
+        ],
+        "hlr_status": "string",
+        "hlr_last_check": "2022-04-28 14:21:16",
+    }
+}
+
+
+def test_seed_example_with_placeholder_field_keys_decodes() -> None:
+    """Keys that are not numbers are kept as strings; numeric ones become ints."""
+    contact = read_data(SEED_GET_ANSWER, Contact)
+    assert {
+        "additionalProp1": "string",
+        "additionalProp2": "string",
+        "additionalProp3": "string",
+    } == contact.fields
+    assert bsg_async.models.HlrStatus("string") == contact.hlr_status
+    assert False is contact.groups[0].default
+
+
+def test_odd_field_key_fails_neither_its_row_nor_the_page() -> None:
+    """One contact with a non-numeric key in a page: every row decodes, keys typed."""
+    rows = [
+        {"id": n, "phone": 100_000_000 + n, "fields": {"387714": "a", "x-legacy": "b"}}
+        for n in range(1, 4)
+    ]
+    rows.append({"id": 4, "phone": 100_000_004, "fields": []})
+    page = read_page({"data": rows, "total": "4"}, Contact, offset=0)
+    assert [{387714: "a", "x-legacy": "b"}] * 3 + [{}] == [c.fields for c in page.items]

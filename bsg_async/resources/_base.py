@@ -40,8 +40,13 @@ class Requester(Protocol):
         params: Params | None = None,
         json: object = None,
         idempotent: bool | None = None,
+        write: bool = False,
     ) -> T:
-        """Send one request and return ``parse(body)``."""
+        """Send one request and return ``parse(body)``.
+
+        ``write`` marks a create or an update: BSG's duplicate-request
+        detection may refuse it, and then it is not sent again.
+        """
         ...
 
 

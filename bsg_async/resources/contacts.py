@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, overload
 
 from bsg_async._bulk import BulkIterator
 from bsg_async._converter import read_data
-from bsg_async._errors import BSGError, InvalidRequestError, NotFoundError
+from bsg_async._errors import BSGError, InvalidRequestError, NotFoundError, RateLimitError
 from bsg_async._validate import (
     check_concurrency,
     check_fields,
@@ -143,10 +143,11 @@ class Contacts(Resource):
 
         Creating is not idempotent, so the retry layer repeats it only when
         the request provably never reached the server. When a failure leaves
-        the outcome unknown (a timeout, a dropped connection, a 5xx, a 429
-        duplicate detection) and ``recover`` is on, the SDK looks the phone up
-        (phones are unique in a Contact Book): found, that contact is
-        returned; not found, the create is sent again (up to 3 times).
+        the outcome unknown (a timeout, a dropped connection, a 5xx) and
+        ``recover`` is on, the SDK looks the phone up (phones are unique in a
+        Contact Book): found, that contact is returned; not found, the create
+        is sent again (up to 3 times). A 429 duplicate refusal is looked up
+        too, but never sent again: ``RateLimitError`` with ``duplicate``.
 
         Args:
             phone: International number, 9 to 15 digits, e.g. 61401629754.
@@ -176,6 +177,7 @@ class Contacts(Resource):
                     "/contacts",
                     json=body,
                     idempotent=False,
+                    write=True,
                     parse=lambda data: read_data(data, Contact),
                 )
             except BSGError as exc:
@@ -189,6 +191,9 @@ class Contacts(Resource):
                 if found is not None:
                     logger.info("create of a contact settled by lookup: it was applied")
                     return found
+                if isinstance(exc, RateLimitError) and exc.duplicate:
+                    # An identical create is in the API's hands: never a second.
+                    raise
                 logger.info("create of a contact settled by lookup: not applied, sending again")
 
     async def find_by_phone(self, phone: int) -> Contact | None:
@@ -235,6 +240,7 @@ class Contacts(Resource):
             f"/contacts/{contact_id}",
             json=body,
             idempotent=True,
+            write=True,
             parse=lambda data: read_data(data, Contact),
         )
 

@@ -63,6 +63,7 @@ class Fields(Resource):
             "/contacts/fields",
             json=body,
             idempotent=False,
+            write=True,
             parse=lambda data: read_data(data, ContactField),
         )
 
@@ -94,6 +95,7 @@ class Fields(Resource):
             f"/contacts/fields/{field_id}",
             json=body,
             idempotent=True,
+            write=True,
             parse=lambda data: read_data(data, ContactField),
         )
 

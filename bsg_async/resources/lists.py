@@ -133,6 +133,7 @@ class Lists(Resource):
             "/groups",
             json=_list_body(name, description, default),
             idempotent=False,
+            write=True,
             parse=lambda body: read_data(body, ContactList),
         )
 
@@ -158,6 +159,7 @@ class Lists(Resource):
             f"/groups/{list_id}",
             json=_list_body(name, description, default),
             idempotent=True,
+            write=True,
             parse=lambda body: read_data(body, ContactList),
         )
 

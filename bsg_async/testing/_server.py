@@ -72,6 +72,8 @@ class EmulatorServer:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            # Stop at once even when a handler is sleeping (slow-answer faults).
+            timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
         self._server = server

@@ -1,0 +1,391 @@
+"""The paths real users take, over real loopback sockets, on asyncio and trio.
+
+Each ``Client`` option and each layer path runs here against the served
+emulator: our own transport, a lent ``httpx.AsyncClient``, a lent transport,
+the aiohttp backend, an HTTP proxy from the environment, tokens expiring while
+requests wait for the rate limit or behind a shared ``Retry-After`` pause, the
+per-call budget, ``with_options`` views and BSG's duplicate-request 429.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import bsg_async
+from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG, Faults
+from tests.proxy import ForwardProxy
+
+pytestmark = pytest.mark.anyio
+
+INNERMOST = ["owned", "lent_client", "lent_transport"]
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+class SteadyClock(bsg_async.Clock):
+    """Real time, but retry delays without jitter, so their count is exact."""
+
+    def jitter(self) -> float:
+        return 1.0
+
+
+@pytest.fixture
+def served() -> Iterator[EmulatorServer]:
+    with FakeBSG(seed_contacts=60, seed=3).serve() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start from an environment that names no proxy."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@asynccontextmanager
+async def connect(
+    how: str, server: EmulatorServer, **options: Any
+) -> AsyncIterator[bsg_async.Client]:
+    """A client for ``server`` whose innermost layer is ``how``."""
+    options.setdefault("retry_backoff", 0.0)
+    if how == "owned":
+        async with bsg_async.Client(DEFAULT_KEY, base_url=server.base_url, **options) as client:
+            yield client
+    elif how == "lent_client":
+        async with httpx.AsyncClient(trust_env=False) as lent:
+            async with bsg_async.Client(
+                DEFAULT_KEY, base_url=server.base_url, http_client=lent, **options
+            ) as client:
+                yield client
+            # Ours closed, the lender's still works.
+            assert not lent.is_closed
+            assert 401 == (await lent.get(f"{server.base_url}/contacts")).status_code
+    else:
+        lent_transport = httpx.AsyncHTTPTransport()
+        try:
+            async with bsg_async.Client(
+                DEFAULT_KEY, base_url=server.base_url, transport=lent_transport, **options
+            ) as client:
+                yield client
+        finally:
+            await lent_transport.aclose()
+
+
+def requests_seen(fake: FakeBSG) -> int:
+    return sum(count for name, count in fake.stats.items() if name.startswith("route:"))
+
+
+async def tour(client: bsg_async.Client, fake: FakeBSG) -> None:
+    """Reads, writes, a walk and a token the server expires, with exact results."""
+    first = min(fake.contacts)
+    assert first == (await client.contacts.get(first)).id
+    created = await client.contacts.create(phone=61401629754, fields=None)
+    assert 61401629754 == created.phone
+    updated = await client.contacts.update(created.id, phone=61401629755)
+    assert 61401629755 == updated.phone
+    assert sorted(fake.contacts) == sorted([c.id async for c in client.contacts.list(page_size=15)])
+    fake.advance(fake.token_ttl + 1)  # the server expires the token: 401, login, replay
+    assert first == (await client.contacts.get(first)).id
+    await client.contacts.delete(created.id)
+    assert created.id not in fake.contacts
+    assert (2, 1) == (fake.stats["logins"], fake.stats["status:401"])
+
+
+@pytest.mark.parametrize("how", INNERMOST)
+async def test_each_innermost_layer_serves_the_tour(how: str, served: EmulatorServer) -> None:
+    """Own transport, lent client and lent transport: the same results over a socket."""
+    with anyio.fail_after(10):  # a lent client used to hang here until its timeout
+        async with connect(how, served) as client:
+            await tour(client, served.fake)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_backend_serves_the_tour(served: EmulatorServer) -> None:
+    """http_backend="aiohttp" (asyncio only) over a socket: the same results."""
+    async with bsg_async.Client(
+        DEFAULT_KEY, base_url=served.base_url, http_backend="aiohttp"
+    ) as client:
+        await tour(client, served.fake)
+
+
+@pytest.mark.parametrize("how", INNERMOST)
+async def test_whole_exchange_deadline_applies_to_every_innermost(
+    how: str, served: EmulatorServer
+) -> None:
+    """An answer slower than the timeout ends in APITimeoutError at the timeout, any layer."""
+    fake = served.fake
+    async with connect(how, served, timeout=0.3, max_retries=0) as client:
+        await client.contacts.get(min(fake.contacts))  # logged in before the faults
+        fake.faults = Faults(slow=1.0, slow_seconds=2.0)
+        started = time.monotonic()
+        with pytest.raises(bsg_async.APITimeoutError, match=r"within 0\.3 s"):
+            await client.contacts.get(min(fake.contacts))
+        assert time.monotonic() - started < 1.5
+        fake.faults = Faults()
+
+
+async def test_lent_client_keeps_its_own_settings(served: EmulatorServer) -> None:
+    """The lender's event hooks see every request, logins included."""
+    seen: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(f"{request.method} {request.url.path}")
+
+    async with (
+        httpx.AsyncClient(trust_env=False, event_hooks={"request": [hook]}) as lent,
+        bsg_async.Client(DEFAULT_KEY, base_url=served.base_url, http_client=lent) as client,
+    ):
+        await client.contacts.get(min(served.fake.contacts))
+    assert ["POST /api/auth/login", f"GET /api/contacts/{min(served.fake.contacts)}"] == seen
+
+
+# --------------------------------------------------------------------- proxies
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+async def test_proxy_from_the_environment_relays_every_request(
+    variable: str, served: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a proxy named in the environment, every request (login too) goes through it."""
+    fake = served.fake
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url) as client:
+            first = min(fake.contacts)
+            await client.contacts.get(first)
+            assert 60 == len(await client.contacts.list(page_size=30).collect())
+    assert [
+        f"POST {served.base_url}/auth/login",
+        f"GET {served.base_url}/contacts/{first}",
+        f"GET {served.base_url}/contacts?page%5Blimit%5D=30&page%5Boffset%5D=0",
+        f"GET {served.base_url}/contacts?page%5Blimit%5D=30&page%5Boffset%5D=30",
+    ] == proxy.relayed
+    assert 4 == requests_seen(fake)
+
+
+@pytest.mark.parametrize(
+    ("options", "no_proxy"), [({"trust_env": False}, None), ({}, "localhost,127.0.0.1")]
+)
+async def test_proxy_is_bypassed_by_trust_env_false_and_no_proxy(
+    options: dict[str, Any],
+    no_proxy: str | None,
+    served: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Client(trust_env=False) or NO_PROXY covering the host: straight to the server."""
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        if no_proxy is not None:
+            monkeypatch.setenv("NO_PROXY", no_proxy)
+        async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url, **options) as client:
+            await client.contacts.get(min(served.fake.contacts))
+    assert [] == proxy.relayed
+    assert 2 == requests_seen(served.fake)
+
+
+# ---------------------------------------------------------------- token waits
+
+
+async def test_token_expiring_while_requests_wait_for_the_rate_limit() -> None:
+    """0.8 s tokens, 40 gets at rate_limit=25 from 16 tasks: no stale token reaches the server."""
+    fake = FakeBSG(seed_contacts=40, token_ttl=0.8)
+    with fake.serve() as server:
+        started = time.monotonic()
+        async with bsg_async.Client(
+            DEFAULT_KEY, base_url=server.base_url, rate_limit=25, max_concurrency=16
+        ) as client:
+            ids = sorted(fake.contacts)
+            got = [c.id async for c in client.contacts.get_many(ids, concurrency=16)]
+        elapsed = time.monotonic() - started
+    assert ids == got
+    assert 0 == fake.stats["expired_tokens"]
+    assert 1 == fake.stats["logins"]
+    assert fake.stats["logins"] + fake.stats["refreshes"] <= elapsed / 0.8 + 2
+
+
+async def test_token_expiring_behind_a_shared_retry_after_pause() -> None:
+    """A 429 with Retry-After longer than the token's life: every request gets a fresh token."""
+    fake = FakeBSG(seed_contacts=30, token_ttl=1.0)
+    with fake.serve() as server:
+        started = time.monotonic()
+        async with bsg_async.Client(
+            DEFAULT_KEY, base_url=server.base_url, max_concurrency=10
+        ) as client:
+            ids = sorted(fake.contacts)
+            await client.contacts.get(ids[0])
+            fake.throttle(1.2)
+            got = [c.id async for c in client.contacts.get_many(ids, concurrency=10)]
+        elapsed = time.monotonic() - started
+    assert ids == got
+    assert elapsed >= 1.2
+    assert (1, 0) == (fake.stats["throttled"], fake.stats["expired_tokens"])
+    assert fake.stats["logins"] + fake.stats["refreshes"] <= elapsed / 1.0 + 2
+
+
+# ---------------------------------------------------------------- the budget
+
+
+async def test_retry_after_longer_than_the_budget_raises_at_once(served: EmulatorServer) -> None:
+    """Retry-After: 5 with 2 s left: RateLimitError with retry_after, without sleeping."""
+    async with connect("owned", served, total_timeout=2.0) as client:
+        await client.contacts.get(min(served.fake.contacts))
+        served.fake.throttle(5)
+        started = time.monotonic()
+        with pytest.raises(bsg_async.RateLimitError, match="total_timeout") as info:
+            await client.contacts.get(min(served.fake.contacts))
+    assert time.monotonic() - started < 1.0
+    assert (5.0, 0, False) == (
+        info.value.retry_after,
+        info.value.retries_taken,
+        info.value.duplicate,
+    )
+
+
+async def test_budget_ends_retries_mid_way(served: EmulatorServer) -> None:
+    """Backoff 0.3 s, 0.6 s, then 1.2 s would pass a 1 s budget: two retries, then the error."""
+    fake = served.fake
+    async with connect(
+        "owned",
+        served,
+        total_timeout=1.0,
+        max_retries=20,
+        retry_backoff=0.3,
+        clock=SteadyClock(),
+    ) as client:
+        await client.contacts.get(min(fake.contacts))
+        fake.faults = Faults(error_500=1.0)
+        started = time.monotonic()
+        with pytest.raises(bsg_async.ServerError) as info:
+            await client.contacts.get(min(fake.contacts))
+    assert time.monotonic() - started < 1.2
+    assert 2 == info.value.retries_taken
+    assert 1 + 3 == fake.stats["route:contact_get"]
+
+
+async def test_shared_pause_past_the_budget_is_not_waited(served: EmulatorServer) -> None:
+    """Another call's Retry-After: 3 pauses the client; a 1 s call is refused unsent."""
+    fake = served.fake
+    async with connect("owned", served, total_timeout=1.0, max_retries=0) as client:
+        first = min(fake.contacts)
+        await client.contacts.get(first)
+        fake.throttle(3)
+        with pytest.raises(bsg_async.RateLimitError):
+            await client.contacts.get(first)
+        seen = requests_seen(fake)
+        started = time.monotonic()
+        with pytest.raises(bsg_async.RateLimitError, match="not sent") as info:
+            await client.contacts.get(first)
+    assert time.monotonic() - started < 0.5
+    assert 3.0 == info.value.retry_after
+    assert seen == requests_seen(fake)
+
+
+async def test_wait_in_line_ends_within_the_budget(served: EmulatorServer) -> None:
+    """One slot held by a slow answer: a call with 0.4 s of budget ends at 0.4 s."""
+    fake = served.fake
+    async with connect("owned", served, max_concurrency=1) as client:
+        first = min(fake.contacts)
+        await client.contacts.get(first)
+        fake.faults = Faults(slow=1.0, slow_seconds=1.5)
+        hurried = client.with_options(total_timeout=0.4)
+        outcome: list[object] = []
+
+        async def slow_call() -> None:
+            outcome.append((await client.contacts.get(first)).id)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(slow_call)
+            await anyio.wait_all_tasks_blocked()
+            started = time.monotonic()
+            with pytest.raises(bsg_async.APITimeoutError, match=r"total_timeout of 0\.4 s"):
+                await hurried.contacts.get(first)
+            waited = time.monotonic() - started
+    assert 0.35 < waited < 1.0
+    assert [first] == outcome
+
+
+# ------------------------------------------------------------- with_options
+
+
+async def test_with_options_shares_the_token_and_changes_only_the_call(
+    served: EmulatorServer,
+) -> None:
+    """A view with max_retries=0 sends once; the client still retries; one login for both."""
+    fake = served.fake
+    async with connect("owned", served, max_retries=3) as client:
+        first = min(fake.contacts)
+        await client.contacts.get(first)
+        view = client.with_options(max_retries=0, timeout=2)
+        assert (0, 3, httpx.Timeout(2.0)) == (view.max_retries, client.max_retries, view.timeout)
+        fake.faults = Faults(error_500=1.0)
+        with pytest.raises(bsg_async.ServerError) as once:
+            await view.contacts.get(first)
+        with pytest.raises(bsg_async.ServerError) as retried:
+            await client.contacts.get(first)
+        fake.faults = Faults()
+        assert first == (await view.contacts.get(first)).id
+        await view.aclose()  # a view owns nothing
+        assert first == (await client.contacts.get(first)).id
+    assert (0, 3) == (once.value.retries_taken, retried.value.retries_taken)
+    assert 1 == fake.stats["logins"]
+    assert 1 + 1 + 4 + 1 + 1 == fake.stats["route:contact_get"]
+
+
+# ------------------------------------------------------ duplicate-request 429
+
+
+async def test_duplicate_list_create_is_not_sent_again(served: EmulatorServer) -> None:
+    """The same list created twice within a second: 429, refused as a duplicate, no resend."""
+    fake = served.fake
+    async with connect("owned", served) as client:
+        await client.lists.create(name="Weekly")
+        with pytest.raises(bsg_async.RateLimitError, match="duplicate") as info:
+            await client.lists.create(name="Weekly")
+    assert (True, True, None) == (
+        info.value.duplicate,
+        info.value.may_have_been_applied,
+        info.value.retry_after,
+    )
+    assert 2 == fake.stats["route:group_create"]
+    assert ["Seeded 60", "Weekly"] == [group["name"] for group in fake.groups.values()]
+
+
+async def test_duplicate_contact_create_is_settled_by_lookup(served: EmulatorServer) -> None:
+    """The same contact created twice within a second: the lookup returns the first, no resend."""
+    fake = served.fake
+    async with connect("owned", served) as client:
+        first = await client.contacts.create(phone=61401629754)
+        again = await client.contacts.create(phone=61401629754)
+    assert first == again
+    assert 2 == fake.stats["route:contact_create"]
+
+
+async def test_create_throttled_with_retry_after_is_sent_again(served: EmulatorServer) -> None:
+    """A 429 with Retry-After is a real rate limit: the create waits and is sent again."""
+    fake = served.fake
+    async with connect("owned", served) as client:
+        await client.contacts.get(min(fake.contacts))
+        fake.throttle(0.1)
+        created = await client.contacts.create(phone=61401629754)
+    assert created.id in fake.contacts
+    assert 2 == fake.stats["route:contact_create"]
+
+
+async def test_idempotent_post_keeps_retrying_after_a_duplicate_429(
+    served: EmulatorServer,
+) -> None:
+    """Adding the same phones to the stop list twice: the second is retried until it passes."""
+    fake = served.fake
+    async with connect("owned", served, retry_backoff=1.1, clock=SteadyClock()) as client:
+        await client.stoplist.add([61401629754])
+        entries = await client.stoplist.add([61401629754])
+    assert [61401629754] == [entry.phone for entry in entries]
+    assert 3 == fake.stats["route:stoplist_attach"]
+    assert 1 == fake.stats["duplicates_detected"]
