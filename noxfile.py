@@ -24,6 +24,34 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
+def _lowest_pins() -> list[str]:
+    """``name==version`` for each runtime dependency at its lowest allowed version."""
+    pins = []
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        name, _, rest = requirement.partition(">=")
+        pins.append(f"{name.strip()}=={rest.split(',')[0].strip()}")
+    return pins
+
+
+@nox.session
+def tests_minimal(session: nox.Session) -> None:
+    """The suite with no extras installed: stdlib JSON, no orjson."""
+    session.install("-e", ".")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('orjson')")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def tests_lowest(session: nox.Session) -> None:
+    """The suite at the lowest versions of httpx, anyio, attrs, cattrs and sniffio we allow."""
+    pins = _lowest_pins()
+    session.install("-e", ".[fast,emulator,aiohttp]", *pins)
+    session.install(*nox.project.dependency_groups(PYPROJECT, "test"), *pins)
+    session.run("python", "-m", "pip", "list")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
 @nox.session(python=PYTHONS)
 def tests_all(session: nox.Session) -> None:
     """Run the test suite on every supported Python that is installed."""

@@ -147,10 +147,11 @@ class RetryTransport(httpx.AsyncBaseTransport):
         extensions = request.extensions
         limit: int = extensions.get("bsg_max_retries", self.policy.max_retries)
         extensions.setdefault("bsg_retries_taken", 0)
+        # ``retries`` is this layer's own count, held against the limit; the
+        # reported ``bsg_retries_taken`` also counts the replays layers below
+        # make (a 401 answered by a new login), which do not use up the limit.
+        retries = 0
         while True:
-            # Layers below add their own replays (a 401 answered by a new
-            # login) to the count, so it is read back on every round.
-            retries: int = extensions["bsg_retries_taken"]
             try:
                 response = await self._transport.handle_async_request(request)
             except LoginFailedError as exc:
@@ -168,13 +169,14 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 delay = answer_delay
                 reason = f"HTTP {response.status_code}"
                 await response.aclose()
-            extensions["bsg_retries_taken"] = retries + 1
+            retries += 1
+            extensions["bsg_retries_taken"] += 1
             logger.info(
                 "retrying %s %s after %s: retry %d of %d in %.3fs",
                 request.method,
                 request.url.path,
                 reason,
-                retries + 1,
+                retries,
                 limit,
                 delay,
             )

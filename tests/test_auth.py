@@ -174,3 +174,51 @@ async def test_login_without_bearer_is_typed(api: respx.MockRouter, clock: FakeC
     async with bsg_async.Client(KEY, clock=clock) as client:
         with pytest.raises(bsg_async.AuthenticationError):
             await client.contacts.get(1)
+
+
+async def test_refresh_margin_grows_with_slow_round_trips(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """8 s round trips on a 100 s token: refreshed 16 s before exp, not 10 s."""
+    api["login"].respond(200, json={"bearer": make_jwt(clock.now + 100)})
+    refresh = api.post("/auth/refresh").respond(
+        200, json={"bearer": make_jwt(clock.now + 1000, subject="renewed")}
+    )
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        clock.now += 8
+        return httpx.Response(200, json={"data": contact_json(1)})
+
+    api.get("/contacts/1").mock(side_effect=slow)
+    start = clock.now
+    async with bsg_async.Client(KEY, clock=clock) as client:
+        await client.contacts.get(1)
+        assert start + 100 - 16 == client._auth.refresh_at()
+        clock.now = start + 100 - 15  # past the grown margin, inside the plain one
+        await client.contacts.get(1)
+    assert (1, 1) == (api["login"].call_count, refresh.call_count)
+
+
+async def test_token_is_read_after_the_wait_in_line(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A request that waits out a 120 s pause is sent with a token obtained after it."""
+    api["login"].mock(
+        side_effect=[
+            httpx.Response(200, json={"bearer": make_jwt(clock.now + 60, subject="first")}),
+            httpx.Response(200, json={"bearer": make_jwt(clock.now + 3600, subject="second")}),
+        ]
+    )
+    api.post("/auth/refresh").respond(401, json={"message": "Unauthenticated."})
+    route = api.get("/contacts/1").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "120"}, json={"message": "Slow"}),
+            httpx.Response(200, json={"data": contact_json(1)}),
+        ]
+    )
+    async with bsg_async.Client(KEY, clock=clock) as client:
+        await client.contacts.get(1)
+    first, second = (call.request.headers["authorization"] for call in route.calls)
+    assert first != second
+    assert second == f"Bearer {make_jwt(1_700_000_000.0 + 3600, subject='second')}"
+    assert [120.0] == clock.sleeps

@@ -12,6 +12,7 @@ import pytest
 import respx
 
 import bsg_async
+from bsg_async._client import environment_proxy
 from tests.helpers import BASE, KEY, FakeClock, contact_json, make_jwt
 
 pytestmark = pytest.mark.anyio
@@ -207,3 +208,96 @@ async def test_lent_transport_is_not_closed() -> None:
         assert 4 == (await client.contacts.get(4)).id
     assert [] == closed
     assert client.is_closed
+
+
+@pytest.mark.parametrize(
+    ("timeout", "phases", "deadline"),
+    [
+        (12, httpx.Timeout(12.0), 12.0),
+        (httpx.Timeout(5.0, connect=2.0), httpx.Timeout(5.0, connect=2.0), 5.0),
+        (httpx.Timeout(None, read=40.0), httpx.Timeout(None, read=40.0), 40.0),
+        (None, httpx.Timeout(None), None),
+    ],
+)
+def test_timeout_keeps_the_whole_exchange_deadline(
+    timeout: float | httpx.Timeout | None, phases: httpx.Timeout, deadline: float | None
+) -> None:
+    """A number or an httpx.Timeout: phase limits as given, the exchange bound by the longest."""
+    client = bsg_async.Client(KEY, timeout=timeout)
+    assert (phases, deadline) == (client.timeout, client._reader.deadline)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": 0},
+        {"timeout": -1},
+        {"timeout": "5"},
+        {"timeout": float("inf")},
+        {"max_retries": -1},
+        {"max_retries": True},
+        {"total_timeout": 0},
+        {"total_timeout": float("nan")},
+        {"total_timeout": "1"},
+    ],
+)
+def test_with_options_checks_like_the_constructor(options: dict[str, object]) -> None:
+    """Out-of-range per-call options fail before anything is sent, in both places."""
+    client = bsg_async.Client(KEY)
+    with pytest.raises(bsg_async.InvalidRequestError):
+        client.with_options(**options)  # type: ignore[arg-type]
+    with pytest.raises(bsg_async.InvalidRequestError):
+        bsg_async.Client(KEY, **options)  # type: ignore[arg-type]
+
+
+def test_with_options_returns_a_view_and_leaves_the_client() -> None:
+    """A view changes what it is given; the client and its other options stay."""
+    client = bsg_async.Client(KEY, max_retries=5, total_timeout=60)
+    view = client.with_options(timeout=2)
+    assert (httpx.Timeout(2.0), 5, 60.0) == (view.timeout, view.max_retries, view.total_timeout)
+    assert (httpx.Timeout(30.0), 5, 60.0) == (
+        client.timeout,
+        client.max_retries,
+        client.total_timeout,
+    )
+    assert view.with_options(total_timeout=None).total_timeout is None
+    assert view._http is client._http
+    assert view._auth is client._auth
+    assert view._pacer is client._pacer
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "expected"),
+    [
+        ({}, "https://one-api.bsg.world/api/", None),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, "https://one-api.bsg.world/api/", "proxy:3128"),
+        ({"HTTPS_PROXY": "proxy:3128"}, "https://one-api.bsg.world/api/", "proxy:3128"),
+        ({"HTTP_PROXY": "http://proxy:3128"}, "https://one-api.bsg.world/api/", None),
+        ({"ALL_PROXY": "http://all:8080"}, "https://one-api.bsg.world/api/", "all:8080"),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "bsg.world"},
+            "https://one-api.bsg.world/api/",
+            None,
+        ),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "other.example"},
+            "https://one-api.bsg.world/api/",
+            "proxy:3128",
+        ),
+        ({"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "*"}, "http://127.0.0.1:80/api/", None),
+    ],
+)
+def test_environment_proxy(
+    environment: dict[str, str],
+    url: str,
+    expected: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The proxy for the API host, read from the environment as httpx reads it."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    proxy = environment_proxy(httpx.URL(url))
+    assert expected == (None if proxy is None else f"{proxy.url.host}:{proxy.url.port}")

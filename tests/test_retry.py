@@ -7,8 +7,13 @@ import pytest
 import respx
 
 import bsg_async
-from bsg_async._retry import RetryPolicy, backoff_delay, never_reached_server
-from tests.helpers import FakeClock, contact_json
+from bsg_async._retry import (
+    RetryPolicy,
+    backoff_delay,
+    is_duplicate_refusal,
+    never_reached_server,
+)
+from tests.helpers import KEY, FakeClock, contact_json, make_jwt
 
 pytestmark = pytest.mark.anyio
 
@@ -262,3 +267,151 @@ async def test_duplicate_phone_is_not_recovered(
     with pytest.raises(bsg_async.UnprocessableEntityError):
         await client.contacts.create(phone=61401629754)
     assert 0 == lookup.call_count
+
+
+def _request(method: str, **extensions: object) -> httpx.Request:
+    request = httpx.Request(method, "https://x/api/contacts")
+    request.extensions.update(extensions)
+    return request
+
+
+@pytest.mark.parametrize(
+    ("request_", "response", "expected"),
+    [
+        # A create or update refused as a duplicate: never sent again.
+        (_request("POST", bsg_idempotent=False), httpx.Response(429), True),
+        (_request("PUT", bsg_write=True), httpx.Response(429), True),
+        (_request("PATCH", bsg_write=True, bsg_idempotent=True), httpx.Response(429), True),
+        # Retry-After makes it a real rate limit, which is waited out.
+        (
+            _request("POST", bsg_idempotent=False),
+            httpx.Response(429, headers={"Retry-After": "2"}),
+            False,
+        ),
+        # Idempotent POSTs (attach, delete, stop list) keep retrying.
+        (_request("POST", bsg_idempotent=True), httpx.Response(429), False),
+        (_request("GET"), httpx.Response(429), False),
+        (_request("POST", bsg_idempotent=False), httpx.Response(503), False),
+    ],
+)
+def test_is_duplicate_refusal(
+    request_: httpx.Request, response: httpx.Response, expected: bool
+) -> None:
+    """Which 429 answers are BSG's duplicate detection refusing a write."""
+    assert expected == is_duplicate_refusal(request_, response)
+
+
+DUPLICATE = {"message": "Too many duplicate request detected"}
+
+
+async def test_duplicate_429_on_update_is_not_sent_again(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """An update answered 429 without Retry-After: one request, a typed duplicate error."""
+    route = api.put("/contacts/5").respond(429, json=DUPLICATE)
+    with pytest.raises(bsg_async.RateLimitError, match="refused as a duplicate") as info:
+        await client.contacts.update(5, phone=61401629754)
+    assert (1, [], True, True) == (
+        route.call_count,
+        clock.sleeps,
+        info.value.duplicate,
+        info.value.may_have_been_applied,
+    )
+
+
+async def test_duplicate_429_on_create_is_looked_up_not_resent(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """create() after a duplicate 429: the lookup finds nothing, the error stands, one POST."""
+    route = api.post("/contacts").respond(429, json=DUPLICATE)
+    lookup = api.get("/contacts/search").respond(
+        200, json={"data": [], "meta": {"page": {"limit": 15, "offset": 0, "total": 0}}}
+    )
+    with pytest.raises(bsg_async.RateLimitError) as info:
+        await client.contacts.create(phone=61401629754)
+    assert (1, 1, True) == (route.call_count, lookup.call_count, info.value.duplicate)
+
+
+async def test_429_with_retry_after_resends_a_create(
+    client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A create refused by a real rate limit is sent again after the server's delay."""
+    route = api.post("/contacts").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "3"}, json={"message": "Slow down"}),
+            httpx.Response(201, json={"data": contact_json(9)}),
+        ]
+    )
+    assert 9 == (await client.contacts.create(phone=61401629754)).id
+    assert (2, [3.0]) == (route.call_count, clock.sleeps)
+
+
+async def test_budget_stops_backoff_that_would_overrun_it(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """total_timeout=2: delays 0.5 and 1.0 fit, 2.0 would not; the error comes after 2 retries."""
+    route = api.get("/contacts/1").respond(500, json={"message": "Server Error"})
+    async with bsg_async.Client(KEY, clock=clock, max_retries=10, total_timeout=2.0) as c:
+        with pytest.raises(bsg_async.ServerError) as info:
+            await c.contacts.get(1)
+    assert (3, [0.5, 1.0], 2) == (route.call_count, clock.sleeps, info.value.retries_taken)
+
+
+async def test_retry_after_beyond_budget_raises_rate_limit_error(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """Retry-After: 120 with a 60 s budget: RateLimitError at once, nothing slept."""
+    route = api.get("/contacts/1").respond(
+        429, headers={"Retry-After": "120"}, json={"message": "Too Many Attempts."}
+    )
+    async with bsg_async.Client(KEY, clock=clock, total_timeout=60) as c:
+        with pytest.raises(bsg_async.RateLimitError, match="longer than this call") as info:
+            await c.contacts.get(1)
+    assert (1, [], 120.0) == (route.call_count, clock.sleeps, info.value.retry_after)
+
+
+async def test_login_failure_is_retried_even_for_a_create(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A 503 at login means the create never left: both are retried, the create sent once."""
+    api["login"].mock(
+        side_effect=[
+            httpx.Response(503, json={"message": "Service Unavailable"}),
+            httpx.Response(200, json={"bearer": make_jwt(clock.now + 3600)}),
+        ]
+    )
+    route = api.post("/contacts").respond(201, json={"data": contact_json(4)})
+    async with bsg_async.Client(KEY, clock=clock) as c:
+        assert 4 == (await c.contacts.create(phone=61401629754)).id
+    assert (2, 1, [0.5]) == (api["login"].call_count, route.call_count, clock.sleeps)
+
+
+async def test_connect_error_at_login_is_retried_for_a_create(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A login that never connected proves the create was not sent: retried."""
+    api["login"].mock(
+        side_effect=[
+            httpx.ReadTimeout("slow login"),
+            httpx.Response(200, json={"bearer": make_jwt(clock.now + 3600)}),
+        ]
+    )
+    route = api.post("/contacts").respond(201, json={"data": contact_json(4)})
+    async with bsg_async.Client(KEY, clock=clock) as c:
+        assert 4 == (await c.contacts.create(phone=61401629754)).id
+    assert (2, 1) == (api["login"].call_count, route.call_count)
+
+
+async def test_401_replay_counts_as_a_retry(api: respx.MockRouter, clock: FakeClock) -> None:
+    """A 401 answered by a new login and a replay, then a 500 retried: retries_taken is 2."""
+    api.get("/contacts/1").mock(
+        side_effect=[
+            httpx.Response(401, json={"message": "Unauthenticated."}),
+            httpx.Response(500, json={"message": "Server Error"}),
+            httpx.Response(500, json={"message": "Server Error"}),
+        ]
+    )
+    async with bsg_async.Client(KEY, clock=clock, max_retries=1) as c:
+        with pytest.raises(bsg_async.ServerError) as info:
+            await c.contacts.get(1)
+    assert (2, 2) == (info.value.retries_taken, api["login"].call_count)
