@@ -93,7 +93,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx (`-- --quick` for a smoke run)."""
     _install(session)
     quick = ["--quick"] if "--quick" in session.posargs else []
-    for script in ("bench_import", "bench_inprocess", "bench_memory", "bench_loopback"):
+    scripts = ("bench_import", "bench_inprocess", "bench_memory", "bench_loopback", "token_waits")
+    for script in scripts:
         session.run(
             "python", "-m", f"benchmarks.{script}", *([] if script == "bench_import" else quick)
         )

@@ -19,7 +19,14 @@ from bsg_async.testing import FakeBSG, Faults
 
 
 async def _scenario(
-    name: str, *, ttl: float, latency: float, ids: int, concurrency: int, rate: float | None
+    name: str,
+    *,
+    ttl: float,
+    latency: float,
+    ids: int,
+    concurrency: int,
+    rate: float | None,
+    backend: str = "httpx",
 ) -> None:
     fake = FakeBSG(token_ttl=ttl, seed_contacts=ids, faults=Faults(latency=latency))
     with fake.serve() as server:
@@ -28,6 +35,7 @@ async def _scenario(
             base_url=server.base_url,
             rate_limit=rate,
             max_concurrency=concurrency,
+            http_backend=backend,  # type: ignore[arg-type]
         ) as client:
             wanted = sorted(fake.contacts)[:ids]
             started = time.perf_counter()
@@ -39,9 +47,10 @@ async def _scenario(
                     errors[type(item).__name__] += 1
             elapsed = time.perf_counter() - started
     print(
-        f"{name}: {elapsed:.2f} s, errors {dict(errors) or 0}, "
+        f"{name} [{backend}]: {elapsed:.2f} s, errors {dict(errors) or 0}, "
         f"401 answers {fake.stats['status:401']}, logins {fake.stats['logins']}, "
-        f"refreshes {fake.stats['refreshes']}, token lifetimes elapsed {elapsed / ttl:.1f}"
+        f"refreshes {fake.stats['refreshes']}, expired tokens seen {fake.stats['expired_tokens']},"
+        f" token lifetimes elapsed {elapsed / ttl:.1f}"
     )
 
 

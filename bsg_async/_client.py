@@ -7,9 +7,9 @@ Layers, outermost first::
         RateLimitTransport    in-flight cap, token bucket, shared pause
           AuthTransport         Bearer token stamped last; login, refresh, 401 replay
             ReadTransport         whole answer within a deadline and a size cap
-              innermost             httpx.AsyncHTTPTransport (proxies from the
-                                    environment), the user's transport, or the
-                                    user's httpx.AsyncClient
+              innermost             ShardedTransport over small httpcore pools
+                                    (proxies from the environment), aiohttp, the
+                                    user's transport, or the user's httpx.AsyncClient
 
 Auth sits below pacing so that a request's token is read once it holds its
 slot, never before it waits in line. Per-call options (``with_options``)
@@ -51,6 +51,7 @@ from bsg_async._errors import (
     describe_body,
     error_class_for,
 )
+from bsg_async._pool import ShardedTransport
 from bsg_async._ratelimit import RateLimitTransport, WaitTooLongError
 from bsg_async._read import ReadTransport, ResponseTooLargeError
 from bsg_async._retry import RetryPolicy, RetryTransport
@@ -134,18 +135,27 @@ def environment_proxy(url: httpx.URL) -> httpx.Proxy | None:
     return httpx.Proxy(address)
 
 
+def _limits(connections: int) -> httpx.Limits:
+    # Keep-alive == max connections >= in-flight cap: the pool then keeps
+    # every connection of a burst instead of reopening them.
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+
 def _default_transport(
     backend: str, max_concurrency: int, url: httpx.URL, *, trust_env: bool
 ) -> httpx.AsyncBaseTransport:
-    # Keep-alive == max connections >= in-flight cap: the pool then keeps
-    # every connection of a burst instead of reopening them.
-    limits = httpx.Limits(
-        max_connections=max_concurrency, max_keepalive_connections=max_concurrency
-    )
     # Every request goes to the one API host, so its proxy is chosen once.
     proxy = environment_proxy(url) if trust_env else None
     if backend == "httpx":
-        return httpx.AsyncHTTPTransport(limits=limits, proxy=proxy, trust_env=trust_env)
+        # One TLS context for every pool: building one loads the CA bundle.
+        tls = httpx.create_ssl_context(verify=True, trust_env=trust_env)
+
+        def pool(connections: int) -> httpx.AsyncBaseTransport:
+            return httpx.AsyncHTTPTransport(
+                verify=tls, limits=_limits(connections), proxy=proxy, trust_env=trust_env
+            )
+
+        return ShardedTransport(pool, max_concurrency)
     if backend == "aiohttp":
         try:
             from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
@@ -154,7 +164,7 @@ def _default_transport(
                 'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
             ) from None
         transport: httpx.AsyncBaseTransport = AiohttpTransport(
-            limits=limits, proxy=proxy, trust_env=trust_env
+            limits=_limits(max_concurrency), proxy=proxy, trust_env=trust_env
         )
         return transport
     raise InvalidRequestError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')

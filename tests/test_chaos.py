@@ -170,8 +170,8 @@ async def test_token_expiry_every_few_seconds_under_100_tasks() -> None:
     assert fake.stats["refreshes"] >= 5
 
 
-def _pool(client: bsg_async.Client) -> Any:
-    return client._reader._transport._pool  # type: ignore[attr-defined]
+def _pools(client: bsg_async.Client) -> list[Any]:
+    return [shard._pool for shard in client._reader._transport.shards]  # type: ignore[attr-defined]
 
 
 async def test_cancelling_100_tasks_leaks_nothing(book: EmulatorServer) -> None:
@@ -194,9 +194,14 @@ async def test_cancelling_100_tasks_leaks_nothing(book: EmulatorServer) -> None:
             fake.faults = Faults()
         assert tasks_before == len(anyio.get_running_tasks())
         assert 0 == client._pacer.in_flight
-        pool = _pool(client)
-        assert [] == list(pool._requests)
-        assert all(not c.is_available() or c.is_idle() or c.is_closed() for c in pool.connections)
+        pools = _pools(client)
+        assert 4 == len(pools)  # 32 connections in pools of 8
+        assert [0, 0, 0, 0] == client._reader._transport._load  # type: ignore[attr-defined]
+        for pool in pools:
+            assert [] == list(pool._requests)
+            assert all(
+                not c.is_available() or c.is_idle() or c.is_closed() for c in pool.connections
+            )
         with anyio.fail_after(10):
             assert first == (await client.contacts.get(first)).id
 
