@@ -23,6 +23,7 @@ exception.
 from __future__ import annotations
 
 import copy
+import functools
 import ipaddress
 import logging
 import math
@@ -232,11 +233,18 @@ class _Options:
     max_retries: int
     total_timeout: float | None
 
-    def extensions(self, now: float) -> dict[str, Any]:
+    @functools.cached_property
+    def _fixed(self) -> dict[str, Any]:
         return {
             "timeout": self.timeout.as_dict(),
             "bsg_timeout": _exchange_deadline(self.timeout),
             "bsg_max_retries": self.max_retries,
+        }
+
+    def extensions(self, now: float) -> dict[str, Any]:
+        """Request extensions for a call starting at ``now`` (monotonic)."""
+        return {
+            **self._fixed,
             "bsg_deadline": None if self.total_timeout is None else now + self.total_timeout,
         }
 
