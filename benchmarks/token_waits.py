@@ -63,14 +63,16 @@ async def main(quick: bool) -> None:
         concurrency=64,
         rate=10,
     )
-    await _scenario(
-        "1.5 s tokens, 100 ms latency, get_many 1,500 ids at 100",
-        ttl=1.5,
-        latency=0.1,
-        ids=300 if quick else 1500,
-        concurrency=100,
-        rate=None,
-    )
+    for backend in ("httpx", "aiohttp"):
+        await _scenario(
+            "1.5 s tokens, 100 ms latency, get_many 1,500 ids at 100",
+            ttl=1.5,
+            latency=0.1,
+            ids=300 if quick else 1500,
+            concurrency=100,
+            rate=None,
+            backend=backend,
+        )
 
 
 if __name__ == "__main__":
