@@ -20,7 +20,7 @@ def _install(session: nox.Session, *groups: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (asyncio and trio) on the current Python."""
-    _install(session, "test")
+    _install(session, "test", "conformance")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -37,7 +37,7 @@ def _lowest_pins() -> list[str]:
 def tests_minimal(session: nox.Session) -> None:
     """The suite with no extras installed: stdlib JSON, no orjson."""
     session.install("-e", ".")
-    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(*nox.project.dependency_groups(PYPROJECT, "test", "conformance"))
     session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('orjson')")
     session.run("python", "-m", "pytest", *session.posargs)
 
@@ -49,13 +49,29 @@ def tests_lowest(session: nox.Session) -> None:
     session.install("-e", ".[fast,emulator,aiohttp]", *pins)
     session.install(*nox.project.dependency_groups(PYPROJECT, "test"), *pins)
     session.run("python", "-m", "pip", "list")
-    session.run("python", "-m", "pytest", *session.posargs)
+    # The conformance tests check the emulator, not the SDK's dependencies,
+    # and schemathesis needs a newer anyio than the lowest we allow.
+    session.run("python", "-m", "pytest", "--ignore=tests/test_conformance.py", *session.posargs)
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """More generated requests against the emulator (BSG_OPENAPI_SPEC: from BSG's file)."""
+    _install(session, "test", "conformance")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_conformance.py",
+        *session.posargs,
+        env={"BSG_CONFORMANCE_EXAMPLES": session.env.get("BSG_CONFORMANCE_EXAMPLES", "150")},
+    )
 
 
 @nox.session(python=PYTHONS)
 def tests_all(session: nox.Session) -> None:
     """Run the test suite on every supported Python that is installed."""
-    _install(session, "test")
+    _install(session, "test", "conformance")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -70,7 +86,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
-    _install(session, "test", "typecheck")
+    _install(session, "test", "conformance", "typecheck")
     session.run("mypy")
 
 

@@ -74,6 +74,8 @@ class EmulatorServer:
             timeout_keep_alive=30,
             # Stop at once even when a handler is sleeping (slow-answer faults).
             timeout_graceful_shutdown=1,
+            # Room for long query strings (5,000 ids to bulk delete is ~140 KB).
+            h11_max_incomplete_event_size=1024 * 1024,
         )
         server = uvicorn.Server(config)
         self._server = server
