@@ -27,6 +27,7 @@ __all__ = [
     "check_phone",
     "check_phones",
     "check_prefetch",
+    "check_criteria",
     "check_search",
     "check_sort",
     "check_stoplist_type",
@@ -156,6 +157,44 @@ def check_search(
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidRequestError(f"value must be a str or a number, got {value!r}")
     return [("search[field]", field_name), ("search[operator]", op), ("search[value]", str(value))]
+
+
+def check_criteria(
+    single: tuple[object, object, object],
+    where: object,
+    *,
+    fields: Iterable[str],
+    custom_field_ids: bool = False,
+) -> list[tuple[str, str | int | float | bool | None]]:
+    """The query parameters of one condition, or of several that must all hold.
+
+    One condition (``field``, ``operator``, ``value``) goes out as ``search[...]``;
+    ``where``, a sequence of (field, operator, value), as ``search_fields[N][...]``.
+    """
+    given = [part is not None for part in single]
+    if where is None:
+        if not all(given):
+            raise InvalidRequestError("search needs field, operator and value (or where=[...])")
+        return check_search(*single, fields=fields, custom_field_ids=custom_field_ids)
+    if any(given):
+        raise InvalidRequestError("pass either field/operator/value or where, not both")
+    if isinstance(where, (str, bytes)) or not isinstance(where, Iterable):
+        raise InvalidRequestError(
+            f"where must be a list of (field, operator, value), got {where!r}"
+        )
+    params: list[tuple[str, str | int | float | bool | None]] = []
+    for index, condition in enumerate(where):
+        if not isinstance(condition, (tuple, list)) or len(condition) != 3:  # noqa: PLR2004
+            raise InvalidRequestError(
+                f"where[{index}] must be (field, operator, value), got {condition!r}"
+            )
+        for name, item in check_search(
+            *condition, fields=fields, custom_field_ids=custom_field_ids
+        ):
+            params.append((name.replace("search[", f"search_fields[{index}][", 1), item))
+    if not params:
+        raise InvalidRequestError("where needs at least one (field, operator, value)")
+    return params
 
 
 def check_sort(

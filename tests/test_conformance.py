@@ -216,6 +216,7 @@ async def _tour(client: bsg_async.Client) -> None:
     await client.contacts.get(contact.id)
     await client.contacts.list(groups=[group.id]).collect()
     await client.contacts.search(field="phone", operator="=", value=61401629755).collect()
+    await client.contacts.search(where=[("id", ">", 1), (field.id, "like", "Lv")]).collect()
     others = [c.id async for c in client.contacts.list(limit=3)]
     await client.lists.attach(contact_ids=others, list_ids=[group.id])
     await client.lists.detach(contact_ids=others, list_ids=[group.id])

@@ -389,3 +389,43 @@ async def test_idempotent_post_keeps_retrying_after_a_duplicate_429(
     assert [61401629754] == [entry.phone for entry in entries]
     assert 3 == fake.stats["route:stoplist_attach"]
     assert 1 == fake.stats["duplicates_detected"]
+
+
+# ------------------------------------------------------ multi-criteria search
+
+
+async def test_search_with_several_conditions(served: EmulatorServer) -> None:
+    """where=[...] sends search_fields[N][...]; only rows meeting every condition come back."""
+    fake = served.fake
+    ids = sorted(fake.contacts)
+    async with connect("owned", served) as client:
+        found = await client.contacts.search(
+            where=[("id", ">", ids[9]), ("id", "<=", ids[14])], page_size=15
+        ).collect()
+        one = await client.contacts.search(field="id", operator="=", value=ids[3]).collect()
+    assert ids[10:15] == [contact.id for contact in found]
+    assert [ids[3]] == [contact.id for contact in one]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({}, "needs field, operator and value"),
+        ({"field": "id", "operator": "="}, "needs field, operator and value"),
+        ({"field": "id", "operator": "=", "value": 1, "where": [("id", "=", 1)]}, "not both"),
+        ({"where": []}, "at least one"),
+        ({"where": "id=1"}, "must be a list"),
+        ({"where": [("id", "=")]}, r"where\[0\] must be"),
+        ({"where": [("id", "~", 1)]}, "operator must be one of"),
+        ({"where": [("name", "=", 1)]}, "field must be one of"),
+    ],
+)
+def test_search_conditions_are_checked_before_sending(
+    arguments: dict[str, Any], message: str
+) -> None:
+    """A malformed search fails with InvalidRequestError at the call, nothing sent."""
+    client = bsg_async.Client(
+        DEFAULT_KEY, transport=httpx.MockTransport(lambda _: httpx.Response(500))
+    )
+    with pytest.raises(bsg_async.InvalidRequestError, match=message):
+        client.contacts.search(**arguments)

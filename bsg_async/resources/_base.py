@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from bsg_async._converter import read_page
 from bsg_async._pagination import Paginator
 from bsg_async._validate import (
+    check_criteria,
     check_limit,
     check_offset,
     check_page_size,
     check_prefetch,
-    check_search,
     check_sort,
 )
 
@@ -120,6 +120,7 @@ class Resource:
         path: str,
         cls: type[T],
         criteria: tuple[object, object, object],
+        where: object,
         ordering: tuple[object, object],
         *,
         fields: Iterable[str],
@@ -128,11 +129,8 @@ class Resource:
         extra: Params | None = None,
         paging: dict[str, object],
     ) -> Paginator[T]:
-        """A paginator over a search endpoint (``search[...]``, ``sort``, ``way``)."""
-        field, operator, value = criteria
-        params = check_search(
-            field, operator, value, fields=fields, custom_field_ids=custom_field_ids
-        )
+        """A paginator over a search endpoint (conditions, ``sort``, ``way``)."""
+        params = check_criteria(criteria, where, fields=fields, custom_field_ids=custom_field_ids)
         params += check_sort(*ordering, sorts)
         params += extra or []
         return self._paginate(path, cls, params, **paging)

@@ -82,9 +82,10 @@ class Contacts(Resource):
     def search(
         self,
         *,
-        field: str | int,
-        operator: str,
-        value: str | float,
+        field: str | int | None = None,
+        operator: str | None = None,
+        value: str | float | None = None,
+        where: Iterable[tuple[str | int, str, str | float]] | None = None,
         sort: str | None = None,
         way: str | None = None,
         page_size: int = 500,
@@ -98,6 +99,8 @@ class Contacts(Resource):
             field: id, phone, group_id, created_at, or a custom field id.
             operator: like, =, >=, >, <, <=.
             value: The value to compare with.
+            where: Several conditions that must all hold, as
+                (field, operator, value) tuples, instead of the three above.
             sort: id or phone (None: the API's default, id).
             way: asc or desc.
             page_size: Contacts per request, 15 to 500.
@@ -112,6 +115,7 @@ class Contacts(Resource):
             "/contacts/search",
             Contact,
             (field, operator, value),
+            where,
             (sort, way),
             fields=SEARCH_FIELDS,
             sorts=SORTS,

@@ -69,9 +69,10 @@ class Lists(Resource):
     def search(
         self,
         *,
-        field: str,
-        operator: str,
-        value: str | float,
+        field: str | None = None,
+        operator: str | None = None,
+        value: str | float | None = None,
+        where: Iterable[tuple[str, str, str | float]] | None = None,
         sort: str | None = None,
         way: str | None = None,
         page_size: int = 500,
@@ -86,6 +87,8 @@ class Lists(Resource):
                 phone) or description.
             operator: like, =, >=, >, <, <=.
             value: The value to compare with.
+            where: Several conditions that must all hold, as
+                (field, operator, value) tuples, instead of the three above.
             sort: id, items, name, description or created_at.
             way: asc or desc.
             page_size: Lists per request, 15 to 500.
@@ -97,6 +100,7 @@ class Lists(Resource):
             "/groups/search",
             ContactList,
             (field, operator, value),
+            where,
             (sort, way),
             fields=SEARCH_FIELDS,
             sorts=SORTS,

@@ -78,9 +78,10 @@ class Stoplist(Resource):
     def search(
         self,
         *,
-        field: str,
-        operator: str,
-        value: str | float,
+        field: str | None = None,
+        operator: str | None = None,
+        value: str | float | None = None,
+        where: Iterable[tuple[str, str, str | float]] | None = None,
         sort: str | None = None,
         way: str | None = None,
         contact_group_id: int | None = None,
@@ -95,6 +96,8 @@ class Stoplist(Resource):
             field: id, phone, created_at or type.
             operator: like, =, >=, >, <, <=.
             value: The value to compare with.
+            where: Several conditions that must all hold, as
+                (field, operator, value) tuples, instead of the three above.
             sort: id or phone.
             way: asc or desc.
             contact_group_id: Only phones that are in this contact list.
@@ -110,6 +113,7 @@ class Stoplist(Resource):
             "/stoplist/search",
             StoplistEntry,
             (field, operator, value),
+            where,
             (sort, way),
             fields=SEARCH_FIELDS,
             sorts=SORTS,
