@@ -23,6 +23,7 @@ from bsg_async._errors import (
     UnprocessableEntityError,
 )
 from bsg_async._pagination import Paginator
+from bsg_async._validate import parse_phone
 from bsg_async.models import (
     Contact,
     ContactField,
@@ -66,4 +67,5 @@ __all__ = [
     "StoplistType",
     "UnprocessableEntityError",
     "__version__",
+    "parse_phone",
 ]

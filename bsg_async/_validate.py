@@ -25,6 +25,7 @@ __all__ = [
     "check_offset",
     "check_page_size",
     "check_phone",
+    "parse_phone",
     "check_phones",
     "check_prefetch",
     "check_criteria",
@@ -47,14 +48,49 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# What people write inside a phone number besides its digits.
+_PHONE_SEPARATORS = str.maketrans("", "", " \t\u00a0-.()/")
+
+
 def check_phone(phone: object, name: str = "phone") -> int:
-    """A phone number: an int of 9 to 15 digits, in international form."""
-    if not _is_int(phone):
-        raise InvalidRequestError(f"{name} must be an int of 9 to 15 digits, got {phone!r}")
-    assert isinstance(phone, int)  # noqa: S101 - narrowing for the type checker
-    if not MIN_PHONE <= phone <= MAX_PHONE:
-        raise InvalidRequestError(f"{name} must have 9 to 15 digits, got {phone}")
-    return phone
+    """A phone number in international form, as the API's integer.
+
+    Takes an int, or a string of digits with an optional leading ``+`` and
+    the spaces, dashes, dots and brackets people write: ``"+61 (401) 629-754"``
+    is 61401629754. The number has 9 to 15 digits and starts with its country
+    code (not 0).
+    """
+    if isinstance(phone, str):
+        text = phone.strip().translate(_PHONE_SEPARATORS)
+        text = text.removeprefix("+")
+        if not (text.isascii() and text.isdigit()) or text.startswith("0"):
+            raise InvalidRequestError(
+                f"{name} must be digits in international form (country code first, an"
+                f" optional leading +), got {phone!r}"
+            )
+        number = int(text)
+    elif _is_int(phone):
+        assert isinstance(phone, int)  # noqa: S101 - narrowing for the type checker
+        number = phone
+    else:
+        raise InvalidRequestError(
+            f"{name} must be an int or a string of digits, 9 to 15 of them, got {phone!r}"
+        )
+    if not MIN_PHONE <= number <= MAX_PHONE:
+        raise InvalidRequestError(f"{name} must have 9 to 15 digits, got {phone!r}")
+    return number
+
+
+def parse_phone(phone: object) -> int:
+    """A phone as the API's integer, from an int or a string as people write it.
+
+    ``parse_phone("+61 (401) 629-754") == 61401629754``. Every call that takes
+    a phone reads it this way.
+
+    Raises:
+        InvalidRequestError: Not 9 to 15 digits in international form.
+    """
+    return check_phone(phone)
 
 
 def check_id(value: object, name: str) -> int:
@@ -156,6 +192,9 @@ def check_search(
     op = check_choice(operator, "operator", SEARCH_OPERATORS)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidRequestError(f"value must be a str or a number, got {value!r}")
+    if field_name == "phone" and op == "=":
+        # An exact phone is a phone: written as people write it, sent as digits.
+        value = check_phone(value, "value")
     return [("search[field]", field_name), ("search[operator]", op), ("search[value]", str(value))]
 
 

@@ -144,12 +144,13 @@ class NewContact:
     """A contact to create with ``contacts.create_many``.
 
     Attributes:
-        phone: International number, 9 to 15 digits.
+        phone: International number, 9 to 15 digits (an int, or a string
+            such as "+61 401 629 754").
         groups: Ids of the lists to add it to.
         fields: Custom field values by field id.
     """
 
-    phone: int
+    phone: int | str
     groups: tuple[int, ...] = ()
     fields: Mapping[int, str] = attrs.field(factory=dict, hash=False)
 

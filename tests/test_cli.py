@@ -105,7 +105,10 @@ def test_import_creates_valid_rows_and_rejects_the_rest(
     with _jobs.rejects_path(source).open() as handle:
         rejects = list(csv.DictReader(handle))
     assert [("3", ""), ("5", ""), ("7", "422")] == [(r["row"], r["http_status"]) for r in rejects]
-    assert "invalid phone 'not-a-phone'" == rejects[0]["reason"]
+    assert (
+        "invalid phone: phone must be digits in international form (country code first,"
+        " an optional leading +), got 'not-a-phone'"
+    ) == rejects[0]["reason"]
     assert "9 to 15 digits" in rejects[1]["reason"]
     assert "Phone number is already exist in contact book" == rejects[2]["reason"]
     assert {"created": 3, "existing": 0, "skipped": 0, "rejected": 3} == json.loads(out)

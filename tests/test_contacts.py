@@ -163,7 +163,9 @@ async def test_stoplist_without_type(client: bsg_async.Client, api: respx.MockRo
 INVALID_CALLS = [
     ("phone too short", lambda c: c.contacts.create(phone=12345678)),
     ("phone too long", lambda c: c.contacts.create(phone=10**15)),
-    ("phone as str", lambda c: c.contacts.create(phone="61401629754")),
+    ("phone with a letter", lambda c: c.contacts.create(phone="6140162975x")),
+    ("phone with a leading 0", lambda c: c.contacts.create(phone="061401629754")),
+    ("phone as float", lambda c: c.contacts.create(phone=61401629754.0)),
     ("phone as bool", lambda c: c.contacts.create(phone=True)),
     ("group id 0", lambda c: c.contacts.create(phone=61401629754, groups=[0])),
     ("101 groups", lambda c: c.contacts.create(phone=61401629754, groups=range(1, 102))),

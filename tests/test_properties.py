@@ -37,7 +37,9 @@ def bad_phone() -> st.SearchStrategy[Any]:
         st.integers(max_value=99_999_999),
         st.integers(min_value=10**15),
         st.booleans(),
-        st.text(max_size=16),
+        # Text with no digit at all, or digits that are no phone.
+        st.text(max_size=16).filter(lambda text: not any(ch.isdigit() for ch in text)),
+        st.sampled_from(["12345678", "+0061401629754", "1" * 16, "++61401629754", "61 40x"]),
         st.floats(allow_nan=True),
         st.none(),
     )

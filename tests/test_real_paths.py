@@ -429,3 +429,51 @@ def test_search_conditions_are_checked_before_sending(
     )
     with pytest.raises(bsg_async.InvalidRequestError, match=message):
         client.contacts.search(**arguments)
+
+
+# ------------------------------------------------------------------- phones
+
+
+async def test_phones_as_people_write_them_work_everywhere(served: EmulatorServer) -> None:
+    """ "+61 401 629 754", "+61-401-629-755" and "(61) 401629756" are read as the API's integers."""
+    fake = served.fake
+    async with connect("owned", served) as client:
+        created = await client.contacts.create(phone="+61 401 629 754")
+        found = await client.contacts.find_by_phone("+61401629754")
+        searched = await client.contacts.search(
+            field="phone", operator="=", value="+61 (401) 629-754"
+        ).collect()
+        updated = await client.contacts.update(created.id, phone="+61-401-629-755")
+        many = [
+            c.phone
+            async for c in client.contacts.create_many(
+                [bsg_async.NewContact(phone="(61) 401629756"), {"phone": "+61.401.629.757"}]
+            )
+        ]
+        entries = await client.stoplist.add(["+61 401 629 758"])
+        with pytest.raises(bsg_async.InvalidRequestError, match="international form"):
+            await client.stoplist.add(["0401 629 758"])
+    assert 61401629754 == created.phone
+    assert found is not None
+    assert created.id == found.id
+    assert [created.id] == [c.id for c in searched]
+    assert 61401629755 == updated.phone
+    assert [61401629756, 61401629757] == many
+    assert [61401629758] == [e.phone for e in entries]
+    assert 61401629755 == fake.contacts[created.id]["phone"]
+
+
+@pytest.mark.parametrize(
+    ("written", "number"),
+    [
+        (61401629754, 61401629754),
+        ("61401629754", 61401629754),
+        ("+61401629754", 61401629754),
+        (" +61 401 629 754 ", 61401629754),
+        ("+1 (212) 555-0100", 12125550100),
+        ("380.50.123.45.67", 380501234567),
+    ],
+)
+def test_parse_phone(written: int | str, number: int) -> None:
+    """The one reading of a phone that every call uses."""
+    assert number == bsg_async.parse_phone(written)

@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     stop_export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     stop_export.add_argument("-o", "--output", type=Path)
     stop_add = stop.add_parser("add", help="add phones")
-    stop_add.add_argument("phones", nargs="*", type=int)
+    stop_add.add_argument("phones", nargs="*", help='e.g. 61401629754 or "+61 401 629 754"')
     stop_add.add_argument("--file", type=Path, help="one phone per line")
     stop_add.add_argument(
         "--type", action="append", dest="types", choices=["sms", "viber", "rcs", "whatsapp"]
@@ -247,8 +247,8 @@ async def _stoplist(args: argparse.Namespace, client: bsg_async.Client) -> int:
     if args.action == "add":
         phones = list(args.phones)
         if args.file is not None:
-            lines = args.file.read_text(encoding="utf-8").split()
-            phones += [int(p.lstrip("+")) for p in lines if p.lstrip("+").isdigit()]
+            lines = args.file.read_text(encoding="utf-8").splitlines()
+            phones += [line for line in lines if line.strip()]
         if not phones:
             raise UsageError("no phones given")
         entries = await client.stoplist.add(phones, types=types)

@@ -164,9 +164,10 @@ def _from_mapping(data: object, field_map: dict[str, int]) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {"error": "row is not an object", "raw": data}
     raw = dict(data)
-    phone_text = str(raw.get("phone", "")).strip().lstrip("+")
-    if not phone_text.isdigit():
-        return {"error": f"invalid phone {raw.get('phone')!r}", "raw": raw}
+    try:
+        phone = bsg_async.parse_phone(raw.get("phone"))
+    except bsg_async.InvalidRequestError as exc:
+        return {"error": f"invalid phone: {exc}", "raw": raw}
     fields: dict[int, str] = {}
     nested = raw.get("fields")
     if isinstance(nested, dict):
@@ -177,7 +178,7 @@ def _from_mapping(data: object, field_map: dict[str, int]) -> dict[str, Any]:
         value = raw.get(column)
         if value not in {None, ""}:
             fields[field_id] = str(value)
-    return {"phone": int(phone_text), "fields": fields, "raw": raw}
+    return {"phone": phone, "fields": fields, "raw": raw}
 
 
 def _load_journal(path: Path) -> dict[int, dict[str, Any]]:

@@ -138,7 +138,7 @@ class Contacts(Resource):
     async def create(
         self,
         *,
-        phone: int,
+        phone: int | str,
         groups: Iterable[int] = (),
         fields: Mapping[int, str] | None = None,
         recover: bool = True,
@@ -154,7 +154,8 @@ class Contacts(Resource):
         too, but never sent again: ``RateLimitError`` with ``duplicate``.
 
         Args:
-            phone: International number, 9 to 15 digits, e.g. 61401629754.
+            phone: International number, 9 to 15 digits: 61401629754, or as
+                people write it, "+61 401 629 754".
             groups: Ids of the lists to add the contact to.
             fields: Custom field values by field id.
             recover: Settle unknown outcomes by a lookup (see above).
@@ -165,7 +166,8 @@ class Contacts(Resource):
             BSGError: With ``may_have_been_applied`` when recovery is off or
                 could not settle the outcome.
         """
-        body: dict[str, object] = {"phone": check_phone(phone)}
+        phone_number = check_phone(phone)
+        body: dict[str, object] = {"phone": phone_number}
         group_ids = check_ids(groups, "groups", max_items=MAX_GROUPS)
         pairs = check_fields(fields)
         # Like the spec's examples, send only what is set.
@@ -189,7 +191,7 @@ class Contacts(Resource):
                     raise
                 recoveries += 1
                 try:
-                    found = await self.find_by_phone(body["phone"])  # type: ignore[arg-type]
+                    found = await self.find_by_phone(phone_number)
                 except BSGError:
                     raise exc from None
                 if found is not None:
@@ -200,7 +202,7 @@ class Contacts(Resource):
                     raise
                 logger.info("create of a contact settled by lookup: not applied, sending again")
 
-    async def find_by_phone(self, phone: int) -> Contact | None:
+    async def find_by_phone(self, phone: int | str) -> Contact | None:
         """The contact with exactly this phone, or None (phones are unique).
 
         Raises:
@@ -217,7 +219,7 @@ class Contacts(Resource):
         self,
         contact_id: int,
         *,
-        phone: int,
+        phone: int | str,
         groups: Iterable[int] | None = None,
         fields: Mapping[int, str] | None = None,
     ) -> Contact:

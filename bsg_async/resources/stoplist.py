@@ -122,7 +122,7 @@ class Stoplist(Resource):
         )
 
     async def add(
-        self, phones: Iterable[int], *, types: Iterable[StoplistType | str] = ("sms",)
+        self, phones: Iterable[int | str], *, types: Iterable[StoplistType | str] = ("sms",)
     ) -> builtins.list[StoplistEntry]:
         """Put phones on stop lists; return their entries.
 
