@@ -622,7 +622,9 @@ def _connection_error(
     retries = request.extensions.get("bsg_retries_taken", 0)
     applied = bool(request.extensions.get("bsg_may_have_been_applied", False))
     what = "timed out" if cls is APITimeoutError else "failed"
-    message = f"{request.method} {request.url.path} {what}: {type(exc).__name__}"
+    url = request.url
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    message = f"{request.method} {url.path} to {url.host}:{port} {what}: {type(exc).__name__}"
     detail = str(exc)
     if detail:
         message += f" ({detail})"
@@ -644,9 +646,8 @@ def _status_error(
     extensions = (call or response.request).extensions
     message, errors = _error_details(response)
     cls = error_class_for(response.status_code, message)
-    if login and response.status_code < 500 and response.status_code != 429:  # noqa: PLR2004
-        cls = AuthenticationError
-        message = f"the API key was rejected at login: {message}"
+    if login:
+        cls, message = _login_failure(response, cls, message)
     if extensions.get("bsg_duplicate"):
         message = (
             f"{message}: refused as a duplicate of an identical request the API received"
@@ -667,6 +668,33 @@ def _status_error(
     if isinstance(error, RateLimitError):
         error.duplicate = bool(extensions.get("bsg_duplicate"))
     return error
+
+
+# Answers at login that mean the address is not the API's root.
+_NOT_THE_API = frozenset({404, 405})
+_REJECTED_KEY = "invalid api key"
+
+
+def _login_failure(
+    response: httpx.Response, cls: type[APIStatusError], message: str
+) -> tuple[type[APIStatusError], str]:
+    """Say what a failed login means: a rejected key, a wrong base URL, or else."""
+    status = response.status_code
+    if _REJECTED_KEY in message.lower():
+        return AuthenticationError, f"the API key was rejected at login: {message}"
+    if status < 400:  # noqa: PLR2004
+        return AuthenticationError, f"the login answered {status} without a token ({message})"
+    url = response.request.url
+    api_json = "json" in response.headers.get("content-type", "")
+    if status in _NOT_THE_API or (status < 500 and not api_json):  # noqa: PLR2004
+        root = str(url).removesuffix("auth/login")
+        return cls, (
+            f"the base URL looks wrong: logging in at {url} answered {status} ({message});"
+            f" base_url should be the API's root, as in {DEFAULT_BASE_URL} (tried {root})"
+        )
+    if status in {401, 403}:
+        return AuthenticationError, f"login refused: {message}"
+    return cls, message
 
 
 def _error_details(response: httpx.Response) -> tuple[str, object]:

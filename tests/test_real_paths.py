@@ -9,6 +9,7 @@ per-call budget, ``with_options`` views and BSG's duplicate-request 429.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -477,3 +478,43 @@ async def test_phones_as_people_write_them_work_everywhere(served: EmulatorServe
 def test_parse_phone(written: int | str, number: int) -> None:
     """The one reading of a phone that every call uses."""
     assert number == bsg_async.parse_phone(written)
+
+
+# ---------------------------------------------------- errors that say what to do
+
+
+async def test_base_url_without_api_says_the_url_looks_wrong(served: EmulatorServer) -> None:
+    """A base URL missing /api: the error names the URL tried, and blames the URL, not the key."""
+    root = served.base_url.removesuffix("/api")
+    async with bsg_async.Client(DEFAULT_KEY, base_url=root, retry_backoff=0) as client:
+        with pytest.raises(bsg_async.NotFoundError) as info:
+            await client.contacts.get(1)
+    message = str(info.value)
+    assert "the base URL looks wrong" in message
+    assert f"{root}/auth/login" in message
+    assert "rejected" not in message
+    assert not isinstance(info.value, bsg_async.AuthenticationError)
+
+
+async def test_wrong_key_is_the_only_rejected_key(served: EmulatorServer) -> None:
+    """The API's own "Invalid api key" answer: AuthenticationError saying the key was rejected."""
+    async with bsg_async.Client("live_not_this_one", base_url=served.base_url) as client:
+        with pytest.raises(
+            bsg_async.AuthenticationError, match="rejected at login: Invalid api key"
+        ):
+            await client.contacts.get(1)
+
+
+async def test_connection_failure_names_host_and_port_and_counts_retries() -> None:
+    """Nothing listens: the error says where it tried, and how many retries the login took."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/api"
+    async with bsg_async.Client(
+        DEFAULT_KEY, base_url=base, max_retries=2, retry_backoff=0
+    ) as client:
+        with pytest.raises(bsg_async.APIConnectionError) as info:
+            await client.contacts.get(1)
+    assert f"to 127.0.0.1:{port} failed: ConnectError" in str(info.value)
+    assert 2 == info.value.retries_taken

@@ -128,7 +128,7 @@ async def test_timeout_after_retries_is_typed(
         await client.contacts.get(1)
     assert isinstance(info.value, bsg_async.APIConnectionError)
     assert (3, False) == (info.value.retries_taken, info.value.may_have_been_applied)
-    assert "GET /api/contacts/1 timed out: ReadTimeout" in str(info.value)
+    assert "GET /api/contacts/1 to one-api.bsg.world:443 timed out: ReadTimeout" in str(info.value)
 
 
 async def test_create_not_retried_after_read_timeout(
