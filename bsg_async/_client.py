@@ -22,6 +22,7 @@ exception.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import ipaddress
@@ -47,6 +48,7 @@ from bsg_async._errors import (
     APITimeoutError,
     AuthenticationError,
     DecodeError,
+    EventLoopError,
     InvalidRequestError,
     RateLimitError,
     describe_body,
@@ -249,12 +251,38 @@ class _Options:
         }
 
 
+def _current_loop() -> object:
+    """The running event loop (asyncio) or run (trio)."""
+    if sniffio.current_async_library() == "trio":
+        import trio  # noqa: PLC0415 - only where trio runs
+
+        return trio.lowlevel.current_trio_token()
+    return asyncio.get_running_loop()
+
+
 class _Lifecycle:
-    """What every view of one client shares about being open."""
+    """What every view of one client shares about being open, and where."""
 
     def __init__(self) -> None:
         self.in_flight: set[anyio.CancelScope] = set()
         self.closing = False
+        self.loop: object | None = None
+
+    def check_loop(self) -> bool:
+        """Bind to the running loop on first use; False when it is another one."""
+        loop = _current_loop()
+        if self.loop is None:
+            self.loop = loop
+        return self.loop is loop
+
+
+_OTHER_LOOP = (
+    "this Client first ran in another event loop, which owns its connections"
+    " (two asyncio.run() calls with one module-level client?). Create the client"
+    " inside the function that asyncio.run() runs, with `async with Client() as"
+    " client:`; from synchronous code, keep one loop for all calls, e.g. with"
+    " anyio.from_thread.start_blocking_portal() (README: Synchronous scripts)"
+)
 
 
 class Client:
@@ -486,8 +514,13 @@ class Client:
         """
         if not self._owner:
             return
-        self._lifecycle.closing = True
-        for scope in list(self._lifecycle.in_flight):
+        lifecycle = self._lifecycle
+        lifecycle.closing = True
+        if lifecycle.loop is not None and not lifecycle.check_loop():
+            # The connections died with their loop; closing them from this
+            # one would fail. Nothing is left to do but forget them.
+            return
+        for scope in list(lifecycle.in_flight):
             scope.cancel()
         await self._http.aclose()
 
@@ -509,12 +542,7 @@ class Client:
     ) -> T:
         """Send one request; return ``parse(body)`` or raise the matching error."""
         lifecycle = self._lifecycle
-        if lifecycle.closing:
-            raise APIConnectionError(f"{method} {path}: the client is closed")
-        if self._needs_asyncio:
-            if sniffio.current_async_library() != "asyncio":
-                raise InvalidRequestError('http_backend="aiohttp" runs on asyncio only')
-            self._needs_asyncio = False
+        self._check_ready(method, path)
         request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
         options = self._options
         request.extensions.update(options.extensions(self._clock.monotonic()))
@@ -557,6 +585,17 @@ class Client:
         if response.status_code >= _ERROR_STATUS:
             raise _status_error(response)
         return _parse(response, parse)
+
+    def _check_ready(self, method: str, path: str) -> None:
+        """Refuse to send from a closed client, another loop, or trio with aiohttp."""
+        if self._lifecycle.closing:
+            raise APIConnectionError(f"{method} {path}: the client is closed")
+        if not self._lifecycle.check_loop():
+            raise EventLoopError(f"{method} {path} not sent: {_OTHER_LOOP}")
+        if self._needs_asyncio:
+            if sniffio.current_async_library() != "asyncio":
+                raise InvalidRequestError('http_backend="aiohttp" runs on asyncio only')
+            self._needs_asyncio = False
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send through the layers, translating their exceptions at this one edge."""

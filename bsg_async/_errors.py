@@ -4,6 +4,7 @@
 
     BSGError
     ├── InvalidRequestError (also ValueError)   bad arguments, nothing was sent
+    ├── EventLoopError (also RuntimeError)      client used from a second event loop
     ├── APIConnectionError                      no usable answer from the server
     │   └── APITimeoutError
     ├── DecodeError                             an answer that is not the JSON promised
@@ -37,6 +38,7 @@ __all__ = [
     "BSGError",
     "BadRequestError",
     "DecodeError",
+    "EventLoopError",
     "InvalidRequestError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -66,6 +68,14 @@ class BSGError(Exception):
 
 class InvalidRequestError(BSGError, ValueError):
     """An argument was rejected before any request was sent."""
+
+
+class EventLoopError(BSGError, RuntimeError):
+    """The client was used from an event loop other than the one it first ran in.
+
+    Its connections belong to that first loop (``asyncio.run`` closes it at
+    the end). Nothing was sent.
+    """
 
 
 class APIConnectionError(BSGError):
