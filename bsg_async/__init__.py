@@ -36,6 +36,7 @@ from bsg_async.models import (
     StoplistEntry,
     StoplistType,
 )
+from bsg_async.resources._base import ConcurrencyCappedWarning
 
 __version__ = "0.1.0"
 
@@ -48,6 +49,7 @@ __all__ = [
     "BadRequestError",
     "Client",
     "Clock",
+    "ConcurrencyCappedWarning",
     "Contact",
     "ContactField",
     "ContactFieldType",

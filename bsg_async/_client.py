@@ -415,10 +415,11 @@ class Client:
         self._bind_resources()
 
     def _bind_resources(self) -> None:
-        self.contacts = Contacts(self._request)
-        self.lists = Lists(self._request)
-        self.fields = Fields(self._request)
-        self.stoplist = Stoplist(self._request)
+        cap = self._pacer.max_concurrency
+        self.contacts = Contacts(self._request, max_concurrency=cap)
+        self.lists = Lists(self._request, max_concurrency=cap)
+        self.fields = Fields(self._request, max_concurrency=cap)
+        self.stoplist = Stoplist(self._request, max_concurrency=cap)
 
     def with_options(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -67,13 +68,24 @@ async def test_get_many_keeps_input_order_and_bounds_concurrency(
 async def test_client_cap_wins_over_bulk_concurrency(
     api: respx.MockRouter, clock: FakeClock
 ) -> None:
-    """concurrency=64 on a client with max_concurrency=4 never has more than 4 in flight."""
+    """concurrency=64 on a client with max_concurrency=4: 4 in flight, and one warning saying so."""
     counter = InFlight(target=64)
     api.get(path__regex=r"/contacts/\d+").mock(side_effect=counter)
     async with bsg_async.Client(KEY, clock=clock, max_concurrency=4) as client:
-        got = [c.id async for c in client.contacts.get_many(range(1, 201), concurrency=64)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = [c.id async for c in client.contacts.get_many(range(1, 201), concurrency=64)]
+            again = [c.id async for c in client.contacts.get_many(range(1, 3), concurrency=64)]
     assert list(range(1, 201)) == got
+    assert [1, 2] == again
     assert 4 == counter.peak
+    expected = (
+        "get_many(concurrency=64) runs at most 4 requests at a time: the client's"
+        " max_concurrency is 4; pass Client(max_concurrency=64) for more"
+    )
+    assert [(bsg_async.ConcurrencyCappedWarning, expected)] == [
+        (w.category, str(w.message)) for w in caught
+    ]
 
 
 async def test_get_many_return_exceptions_in_place(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bsg_async._converter import read_page
 from bsg_async._pagination import Paginator
 from bsg_async._validate import (
+    check_concurrency,
     check_criteria,
     check_limit,
     check_offset,
@@ -20,7 +22,15 @@ if TYPE_CHECKING:
 
     from bsg_async.models import Page
 
-__all__ = ["Params", "Requester", "Resource", "chunk_query", "chunked", "ignore_body"]
+__all__ = [
+    "ConcurrencyCappedWarning",
+    "Params",
+    "Requester",
+    "Resource",
+    "chunk_query",
+    "chunked",
+    "ignore_body",
+]
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -81,11 +91,37 @@ def chunk_query(
         yield chunk
 
 
-class Resource:
-    """Base of the resource classes: holds the client's requester."""
+class ConcurrencyCappedWarning(UserWarning):
+    """A bulk call asked for more requests in flight than its client allows."""
 
-    def __init__(self, request: Requester) -> None:
+
+class Resource:
+    """Base of the resource classes: holds the client's requester.
+
+    Args:
+        request: The client's single edge.
+        max_concurrency: The client's in-flight cap (bulk calls run within it).
+    """
+
+    def __init__(self, request: Requester, *, max_concurrency: int | None = None) -> None:
         self._request = request
+        self._max_concurrency = max_concurrency
+        self._warned = False
+
+    def _bulk_concurrency(self, concurrency: object, call: str) -> int:
+        """``concurrency`` checked, with a warning (once) when the client caps it."""
+        value = check_concurrency(concurrency)
+        cap = self._max_concurrency
+        if cap is not None and value > cap and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{call}(concurrency={value}) runs at most {cap} requests at a time: the"
+                f" client's max_concurrency is {cap}; pass Client(max_concurrency={value})"
+                " for more",
+                ConcurrencyCappedWarning,
+                stacklevel=3,
+            )
+        return value
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} resource>"

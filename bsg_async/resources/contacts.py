@@ -10,7 +10,6 @@ from bsg_async._bulk import BulkIterator
 from bsg_async._converter import read_data
 from bsg_async._errors import BSGError, InvalidRequestError, NotFoundError, RateLimitError
 from bsg_async._validate import (
-    check_concurrency,
     check_fields,
     check_id,
     check_ids,
@@ -324,7 +323,8 @@ class Contacts(Resource):
 
         ``ids`` is read lazily (a generator of a million ids is fine). At most
         ``concurrency`` requests run at once, and never more than the client's
-        ``max_concurrency`` or ``rate_limit`` allow.
+        ``max_concurrency`` or ``rate_limit`` allow: asking for more than
+        ``max_concurrency`` warns once (``ConcurrencyCappedWarning``).
 
         Args:
             ids: Contact ids, a sync or async iterable.
@@ -340,7 +340,7 @@ class Contacts(Resource):
         return BulkIterator(  # type: ignore[return-value]
             self.get,
             ids,
-            concurrency=check_concurrency(concurrency),
+            concurrency=self._bulk_concurrency(concurrency, "get_many"),
             return_exceptions=return_exceptions,
             cancel_on_error=True,
         )
@@ -380,7 +380,8 @@ class Contacts(Resource):
 
         Args:
             contacts: What to create, a sync or async iterable (read lazily).
-            concurrency: Most requests in flight for this call.
+            concurrency: Most requests in flight for this call, within the
+                client's ``max_concurrency`` (asking for more warns once).
             return_exceptions: Yield a failed item's exception in its place
                 (e.g. a duplicate phone) instead of raising it.
 
@@ -393,7 +394,7 @@ class Contacts(Resource):
         return BulkIterator(  # type: ignore[return-value]
             self._create_one,
             contacts,
-            concurrency=check_concurrency(concurrency),
+            concurrency=self._bulk_concurrency(concurrency, "create_many"),
             return_exceptions=return_exceptions,
             cancel_on_error=False,
         )
