@@ -12,6 +12,7 @@ import pytest
 
 from bsg_async import cli
 from bsg_async.cli import _jobs
+from bsg_async.cli._progress import Progress
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG
 
 
@@ -199,3 +200,84 @@ def test_key_is_not_an_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         cli.main(["--api-key", "live_x", "lists", "list"])
     assert 2 == info.value.code
+
+
+def test_import_reads_the_phone_column_in_any_case(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A header 'Phone' (as spreadsheets write it) and phones written with + and spaces."""
+    source = tmp_path / "people.csv"
+    source.write_text("Phone,City\n+61 401 629 750,Kyiv\n61401629751,Lviv\n", encoding="utf-8")
+    code, _, err = run(capsys, "contacts", "import", str(source))
+    assert 0 == code
+    assert {61401629750, 61401629751} == {c["phone"] for c in server.fake.contacts.values()}
+    assert "created 2" in err
+
+
+def test_import_without_a_phone_column_stops_before_any_request(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """No phone column: exit 2 at once, naming the columns found and --field-map; nothing sent."""
+    source = tmp_path / "people.csv"
+    source.write_text("Mobile,Name\n61401629750,Ann\n", encoding="utf-8")
+    code, _, err = run(capsys, "contacts", "import", str(source))
+    assert 2 == code
+    assert "has no 'phone' column; columns found: 'Mobile', 'Name'" in err
+    assert "--field-map COLUMN=FIELD_ID" in err
+    assert 0 == sum(n for name, n in server.fake.stats.items() if name.startswith("route:"))
+    assert not _jobs.journal_path(source).exists()
+
+
+def test_import_help_lists_the_expected_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    """`contacts import --help` says which columns the file needs."""
+    with pytest.raises(SystemExit):
+        cli.main(["contacts", "import", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a 'phone' column (any case" in out
+    assert "--field-map COLUMN=FIELD_ID" in out
+
+
+def test_interrupted_export_leaves_no_file_that_looks_complete(
+    server: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C mid-export: no output file, no part file, and a message saying exactly that."""
+    server.fake.seed_contacts(2_000)
+    target = tmp_path / "contacts.jsonl"
+    real_record = _jobs.contact_record
+    seen = 0
+
+    def interrupting(contact: Any) -> dict[str, Any]:
+        nonlocal seen
+        seen += 1
+        if seen == 700:
+            raise KeyboardInterrupt
+        return real_record(contact)
+
+    monkeypatch.setattr(_jobs, "contact_record", interrupting)
+    code, _, err = run(capsys, "contacts", "export", "-o", str(target))
+    assert 1 == code
+    assert [] == list(tmp_path.iterdir())
+    assert f"{target} was not written" in err
+    assert "export from the start" in err
+    monkeypatch.setattr(_jobs, "contact_record", real_record)
+    code, _, _ = run(capsys, "contacts", "export", "-o", str(target))
+    assert (0, 2_000) == (code, len(target.read_text().splitlines()))
+    assert [target] == list(tmp_path.iterdir())
+
+
+def test_progress_shows_no_rate_before_a_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first lines show counts only; rate and ETA appear after 3 s of data."""
+    now = [1000.0]
+    monkeypatch.setattr("bsg_async.cli._progress.time.monotonic", lambda: now[0])
+    progress = Progress("export", total=1_000)
+    progress.advance(2)
+    now[0] += 0.5
+    assert "export [----------------------------] 2/1,000 0%" == progress.line()
+    now[0] += 3.5
+    progress.advance(398)
+    assert "export [###########-----------------] 400/1,000 40% 100/s ETA 00:00:06" == (
+        progress.line()
+    )

@@ -63,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    load = contacts.add_parser("import", help="create contacts from a CSV or JSONL file")
+    load = contacts.add_parser(
+        "import",
+        help="create contacts from a CSV or JSONL file",
+        description="Create contacts from a file. " + _jobs.IMPORT_COLUMNS_HELP,
+    )
     load.add_argument("file", type=Path)
     load.add_argument(
         "--list",
@@ -139,11 +143,22 @@ def _api_key() -> str:
 
 @contextlib.contextmanager
 def _output(path: Path | None) -> Iterator[TextIO]:
+    """Standard output, or a file that appears only once it is complete.
+
+    The data goes to ``FILE.part``, renamed to ``FILE`` at the end; on any
+    failure or interruption the part is removed and ``FILE`` is left as it was.
+    """
     if path is None:
         yield sys.stdout
         return
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        yield handle
+    part = path.with_name(path.name + ".part")
+    try:
+        with part.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(path)
 
 
 def _field_map(items: list[str]) -> dict[str, int]:
@@ -167,29 +182,18 @@ def _show(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[st
         _jobs.print_table(rows, columns)
 
 
-async def _run(args: argparse.Namespace, client: bsg_async.Client) -> int:  # noqa: C901, PLR0911
+async def _run(args: argparse.Namespace, client: bsg_async.Client) -> int:  # noqa: PLR0911
     if args.group == "contacts" and args.action == "export":
+        _INTERRUPTED[0] = _export_interrupted(args.output)
         with _output(args.output) as out:
             count = await _jobs.export_contacts(client, out, lists=args.lists, fmt=args.format)
         _say(f"exported {count} contacts")
         return OK
     if args.group == "contacts" and args.action == "import":
-        if not args.file.exists():
-            raise UsageError(f"no such file: {args.file}")
-        outcome = await _jobs.import_contacts(
-            client,
-            args.file,
-            lists=args.lists,
-            concurrency=args.concurrency,
-            field_map=_field_map(args.field_map),
-        )
-        _say(outcome.summary())
-        if outcome.rejected:
-            _say(f"rejected rows: {_jobs.rejects_path(args.file)}")
-        if args.json:
-            sys.stdout.write(json.dumps(vars(outcome)) + "\n")
-        return PARTIAL if outcome.rejected else OK
+        return await _import(args, client)
     if args.group == "stoplist":
+        if args.action == "export":
+            _INTERRUPTED[0] = _export_interrupted(args.output)
         return await _stoplist(args, client)
     if args.group == "lists":
         if args.action == "list":
@@ -237,6 +241,28 @@ async def _run(args: argparse.Namespace, client: bsg_async.Client) -> int:  # no
     return OK
 
 
+async def _import(args: argparse.Namespace, client: bsg_async.Client) -> int:
+    if not args.file.exists():
+        raise UsageError(f"no such file: {args.file}")
+    field_map = _field_map(args.field_map)
+    problem = _jobs.check_columns(args.file, field_map)
+    if problem is not None:
+        raise UsageError(problem)
+    outcome = await _jobs.import_contacts(
+        client,
+        args.file,
+        lists=args.lists,
+        concurrency=args.concurrency,
+        field_map=field_map,
+    )
+    _say(outcome.summary())
+    if outcome.rejected:
+        _say(f"rejected rows: {_jobs.rejects_path(args.file)}")
+    if args.json:
+        sys.stdout.write(json.dumps(vars(outcome)) + "\n")
+    return PARTIAL if outcome.rejected else OK
+
+
 async def _stoplist(args: argparse.Namespace, client: bsg_async.Client) -> int:
     if args.action == "export":
         with _output(args.output) as out:
@@ -269,6 +295,19 @@ def _serve_emulator(args: argparse.Namespace) -> int:
     return emulator(["serve", "--port", str(args.port), "--seed-contacts", str(args.seed_contacts)])
 
 
+# What an interruption leaves behind, said as the command ends (set per command).
+_INTERRUPTED = ["interrupted: what was done is kept; run the same command again to continue"]
+
+
+def _export_interrupted(output: Path | None) -> str:
+    if output is None:
+        return "interrupted: the export did not finish; what was printed is incomplete"
+    return (
+        f"interrupted: the export did not finish, so {output} was not written (left as it"
+        " was; nothing partial is kept); run the same command again to export from the start"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
@@ -286,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"bsg-async: error: {exc}")
         return USAGE
     except KeyboardInterrupt:
-        _say("interrupted: what was done is kept; run the same command again to continue")
+        _say(_INTERRUPTED[0])
         return PARTIAL
 
 

@@ -160,12 +160,52 @@ def read_rows(source: Path, field_map: dict[str, int]) -> Iterator[tuple[int, di
             yield number, _from_mapping(data, field_map)
 
 
+IMPORT_COLUMNS_HELP = (
+    "CSV: a header row with a 'phone' column (any case; numbers such as 61401629754 or"
+    ' "+61 401 629 754"); other columns go into custom fields with --field-map'
+    " COLUMN=FIELD_ID. JSONL: one object per line with 'phone' and optionally 'fields'"
+    " ({field id: value})."
+)
+
+
+def _column(row: dict[str, Any], name: str) -> object:
+    """A row's value for a column, matching its name without regard to case or spaces."""
+    if name in row:
+        return row[name]
+    wanted = name.strip().lower()
+    for key, value in row.items():
+        if isinstance(key, str) and key.strip().lower() == wanted:
+            return value
+    return None
+
+
+def check_columns(source: Path, field_map: dict[str, int]) -> str | None:
+    """What is wrong with a CSV file's header for an import, or None.
+
+    Checked before the first request, so a file with the wrong columns
+    fails at once instead of row by row.
+    """
+    if source.suffix.lower() == ".jsonl":
+        return None
+    with source.open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    found = {column.strip().lower() for column in header}
+    missing = [name for name in ["phone", *field_map] if name.strip().lower() not in found]
+    if not missing:
+        return None
+    shown = ", ".join(repr(column) for column in header) or "none (the file is empty)"
+    return (
+        f"{source} has no {', '.join(repr(m) for m in missing)} column; columns found:"
+        f" {shown}. {IMPORT_COLUMNS_HELP}"
+    )
+
+
 def _from_mapping(data: object, field_map: dict[str, int]) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {"error": "row is not an object", "raw": data}
     raw = dict(data)
     try:
-        phone = bsg_async.parse_phone(raw.get("phone"))
+        phone = bsg_async.parse_phone(_column(raw, "phone"))
     except bsg_async.InvalidRequestError as exc:
         return {"error": f"invalid phone: {exc}", "raw": raw}
     fields: dict[int, str] = {}
@@ -175,7 +215,7 @@ def _from_mapping(data: object, field_map: dict[str, int]) -> dict[str, Any]:
             if str(key).isdigit() and value is not None:
                 fields[int(key)] = str(value)
     for column, field_id in field_map.items():
-        value = raw.get(column)
+        value = _column(raw, column)
         if value not in {None, ""}:
             fields[field_id] = str(value)
     return {"phone": phone, "fields": fields, "raw": raw}

@@ -17,6 +17,8 @@ __all__ = ["Progress"]
 _WIDTH = 28
 _PLAIN_EVERY = 5.0
 _REDRAW_EVERY = 0.1
+# A rate (and the ETA from it) needs this many seconds of data to mean anything.
+_RATE_AFTER = 3.0
 
 
 class Progress:
@@ -60,17 +62,19 @@ class Progress:
         """The progress as text, e.g. ``export 500/1,000 50% 2,000/s ETA 0:00:01``."""
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = self.done / elapsed
+        # Before a few seconds of data, a rate is noise and an ETA misleads.
+        timing = elapsed >= _RATE_AFTER and rate > 0
+        speed = f" {rate:,.0f}/s" if timing else ""
         if self.total:
             share = min(self.done / self.total, 1.0)
             filled = int(share * _WIDTH)
             bar = "#" * filled + "-" * (_WIDTH - filled)
-            remaining = (self.total - self.done) / rate if rate > 0 else 0.0
-            eta = time.strftime("%H:%M:%S", time.gmtime(max(remaining, 0)))
-            return (
-                f"{self.label} [{bar}] {self.done:,}/{self.total:,} {share:.0%} "
-                f"{rate:,.0f}/s ETA {eta}"
-            )
-        return f"{self.label} {self.done:,} {rate:,.0f}/s"
+            text = f"{self.label} [{bar}] {self.done:,}/{self.total:,} {share:.0%}{speed}"
+            if timing and self.done < self.total:
+                remaining = (self.total - self.done) / rate
+                text += f" ETA {time.strftime('%H:%M:%S', time.gmtime(remaining))}"
+            return text
+        return f"{self.label} {self.done:,}{speed}"
 
     def _draw(self, *, final: bool) -> None:
         if not self.enabled:
