@@ -35,6 +35,7 @@ from bsg_async.models import (
     Page,
     StoplistEntry,
     StoplistType,
+    to_jsonable,
 )
 from bsg_async.resources._base import ConcurrencyCappedWarning
 
@@ -72,4 +73,5 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "parse_phone",
+    "to_jsonable",
 ]

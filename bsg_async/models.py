@@ -10,11 +10,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
 __all__ = [
+    "API_DATETIME",
     "Contact",
     "ContactField",
     "ContactFieldType",
@@ -24,9 +25,54 @@ __all__ = [
     "Page",
     "StoplistEntry",
     "StoplistType",
+    "to_jsonable",
 ]
 
 T = TypeVar("T")
+
+# How the API writes a datetime.
+API_DATETIME = "%Y-%m-%d %H:%M:%S"
+
+
+def to_jsonable(value: object, *, iso: bool = False) -> Any:  # noqa: ANN401 - JSON of any shape
+    """Plain JSON-ready data (dicts, lists, str, int, bool, None) from models.
+
+    Works on any model, page, list or mapping of them, recursively. Datetimes
+    become the API's ``Y-m-d H:i:s`` strings (ISO 8601 with ``iso=True``),
+    enums their values, custom field keys strings (as the API sends them).
+    The result goes to ``json.dumps``, a web framework's JSON answer or a
+    DataFrame as it is.
+    """
+    if value is None or (
+        isinstance(value, (bool, int, float, str)) and not isinstance(value, enum.Enum)
+    ):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat() if iso else value.strftime(API_DATETIME)
+    cls = type(value)
+    if attrs.has(cls):
+        return {
+            field.name: to_jsonable(getattr(value, field.name), iso=iso)
+            for field in attrs.fields(cls)
+        }
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item, iso=iso) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(item, iso=iso) for item in value]
+    raise TypeError(f"to_jsonable does not know {type(value).__name__} objects")
+
+
+class _Jsonable:
+    """``to_dict()`` for the models."""
+
+    __slots__ = ()
+
+    def to_dict(self, *, iso: bool = False) -> dict[str, Any]:
+        """This object as plain JSON-ready data (see ``to_jsonable``)."""
+        data: dict[str, Any] = to_jsonable(self, iso=iso)
+        return data
 
 
 class _OpenEnum(str, enum.Enum):
@@ -82,7 +128,7 @@ class ContactFieldType(_OpenEnum):
 
 
 @attrs.frozen(kw_only=True)
-class ContactList:
+class ContactList(_Jsonable):
     """A contact list (the API calls it a group).
 
     Lists embedded in a contact may lack ``items`` and ``stop_list_count``.
@@ -98,7 +144,7 @@ class ContactList:
 
 
 @attrs.frozen(kw_only=True)
-class Contact:
+class Contact(_Jsonable):
     """A contact of the Contact Book.
 
     Attributes:
@@ -117,7 +163,7 @@ class Contact:
 
 
 @attrs.frozen(kw_only=True)
-class StoplistEntry:
+class StoplistEntry(_Jsonable):
     """A phone on one or more stop lists."""
 
     id: int
@@ -129,7 +175,7 @@ class StoplistEntry:
 
 
 @attrs.frozen(kw_only=True)
-class ContactField:
+class ContactField(_Jsonable):
     """A custom field that contacts can carry values for."""
 
     id: int
@@ -140,7 +186,7 @@ class ContactField:
 
 
 @attrs.frozen(kw_only=True)
-class NewContact:
+class NewContact(_Jsonable):
     """A contact to create with ``contacts.create_many``.
 
     Attributes:
@@ -156,7 +202,7 @@ class NewContact:
 
 
 @attrs.frozen(kw_only=True)
-class Page(Generic[T]):
+class Page(_Jsonable, Generic[T]):
     """One page of a list endpoint.
 
     Attributes:

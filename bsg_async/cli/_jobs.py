@@ -31,16 +31,10 @@ def _when(value: object) -> str:
 
 
 def contact_record(contact: bsg_async.Contact) -> dict[str, Any]:
-    """A contact as plain JSON (field ids as strings, like the API)."""
-    return {
-        "id": contact.id,
-        "phone": contact.phone,
-        "created_at": _when(contact.created_at),
-        "hlr_status": None if contact.hlr_status is None else contact.hlr_status.value,
-        "hlr_last_check": _when(contact.hlr_last_check) or None,
-        "lists": [group.id for group in contact.groups],
-        "fields": {str(key): value for key, value in contact.fields.items()},
-    }
+    """A contact as exported: its JSON form, with its lists as ids."""
+    record = contact.to_dict()
+    record["lists"] = [group["id"] for group in record.pop("groups")]
+    return record
 
 
 async def export_contacts(
@@ -93,14 +87,7 @@ async def export_stoplist(
     async for page in client.stoplist.list(type=kind, prefetch=4).pages():
         progress.set_total(page.total)
         for entry in page.items:
-            record = {
-                "id": entry.id,
-                "phone": entry.phone,
-                "created_at": _when(entry.created_at),
-                "sms_stoplist": entry.sms_stoplist,
-                "viber_stoplist": entry.viber_stoplist,
-                "rcs_stoplist": entry.rcs_stoplist,
-            }
+            record = entry.to_dict()
             if writer is None:
                 out.write(json.dumps(record) + "\n")
             else:
