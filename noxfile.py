@@ -109,7 +109,14 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx (`-- --quick` for a smoke run)."""
     _install(session)
     quick = ["--quick"] if "--quick" in session.posargs else []
-    scripts = ("bench_import", "bench_inprocess", "bench_memory", "bench_loopback", "token_waits")
+    scripts = (
+        "bench_import",
+        "bench_inprocess",
+        "bench_memory",
+        "bench_loopback",
+        "token_waits",
+        "bench_emulator",
+    )
     for script in scripts:
         session.run(
             "python", "-m", f"benchmarks.{script}", *([] if script == "bench_import" else quick)
