@@ -55,6 +55,14 @@ def tests_lowest(session: nox.Session) -> None:
 
 
 @nox.session
+def redis(session: nox.Session) -> None:
+    """Many workers against a real redis-server on loopback (started by the tests)."""
+    _install(session, "test", "redis")
+    session.install("-e", ".[redis]")
+    session.run("python", "-m", "pytest", "tests/redis", *session.posargs)
+
+
+@nox.session
 def conformance(session: nox.Session) -> None:
     """More generated requests against the emulator (BSG_OPENAPI_SPEC: from BSG's file)."""
     _install(session, "test", "conformance")
@@ -86,7 +94,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
-    _install(session, "test", "conformance", "typecheck")
+    _install(session, "test", "conformance", "redis", "typecheck")
     session.run("mypy")
 
 

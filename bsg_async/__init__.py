@@ -24,6 +24,7 @@ from bsg_async._errors import (
     UnprocessableEntityError,
 )
 from bsg_async._pagination import Paginator
+from bsg_async._shared import CoordinationError, RedisCoordination
 from bsg_async._validate import parse_phone
 from bsg_async.models import (
     Contact,
@@ -55,6 +56,7 @@ __all__ = [
     "ContactField",
     "ContactFieldType",
     "ContactList",
+    "CoordinationError",
     "DEFAULT_BASE_URL",
     "DecodeError",
     "EventLoopError",
@@ -67,6 +69,7 @@ __all__ = [
     "Paginator",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedisCoordination",
     "ServerError",
     "StoplistEntry",
     "StoplistType",

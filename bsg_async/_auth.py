@@ -26,6 +26,8 @@ import httpx
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from bsg_async._shared import RedisCoordination
+
 __all__ = ["AuthTransport", "LoginFailedError", "Secret", "jwt_expiry"]
 
 # Refresh this long before the token's exp, or a tenth of its lifetime when
@@ -112,6 +114,7 @@ class AuthTransport(httpx.AsyncBaseTransport):
         login_url: Absolute URL of ``POST /auth/login``.
         refresh_url: Absolute URL of ``POST /auth/refresh``.
         clock: Wall-clock seconds since the epoch (compared with ``exp``).
+        shared: Where the token is shared with other workers (None: kept here).
     """
 
     def __init__(
@@ -122,8 +125,10 @@ class AuthTransport(httpx.AsyncBaseTransport):
         login_url: str,
         refresh_url: str,
         clock: Callable[[], float] = time.time,
+        shared: RedisCoordination | None = None,
     ) -> None:
         self._transport = transport
+        self._shared = shared
         self._api_key = api_key
         self._login_url = login_url
         self._refresh_url = refresh_url
@@ -205,7 +210,8 @@ class AuthTransport(httpx.AsyncBaseTransport):
         """A usable token, logging in or refreshing first when needed.
 
         ``stale`` is the token a request was refused with: when another task
-        has already replaced it, that replacement is used without a login.
+        (or, with ``shared``, another worker) has already replaced it, that
+        replacement is used without a login.
 
         Raises:
             LoginFailedError: The login answered without a token.
@@ -216,29 +222,85 @@ class AuthTransport(httpx.AsyncBaseTransport):
         async with self._lock:
             if self._rejected is not None:
                 raise LoginFailedError(self._rejected)
-            token = self._token
-            if token is not None:
-                if stale is not None and token != stale:
-                    return token
-                if stale is None and not self._needs_token():
-                    return token
-            # A token inside its refresh margin is refreshed; one that was
-            # refused or is past its exp needs a new login.
-            if token is not None and stale is None and not self._expired():
-                self.refreshes += 1
-                response = await self._post(self._refresh_url, request, token=token)
-                fresh = self._read_token(response)
-                if fresh is not None:
-                    return self._store(fresh)
-            self.logins += 1
-            response = await self._post(self._login_url, request)
+            usable = self._usable(stale)
+            if usable is not None:
+                return usable
+            if self._shared is None:
+                return await self._renew(request, stale)
+            return await self._renew_shared(request, stale)
+
+    def _usable(self, stale: Secret | None) -> Secret | None:
+        """The stored token, when it can serve a request refused with ``stale``."""
+        token = self._token
+        if token is None:
+            return None
+        if stale is not None:
+            return token if token != stale else None
+        return None if self._needs_token() else token
+
+    async def _renew(self, request: httpx.Request, stale: Secret | None) -> Secret:
+        """Refresh the token, or log in; store and return the new one."""
+        token = self._token
+        # A token inside its refresh margin is refreshed; one that was
+        # refused or is past its exp needs a new login.
+        if token is not None and stale is None and not self._expired():
+            self.refreshes += 1
+            response = await self._post(self._refresh_url, request, token=token)
             fresh = self._read_token(response)
-            if fresh is None:
-                self._token = None
-                if response.status_code in _REJECTED:
-                    self._rejected = response
-                raise LoginFailedError(response)
-            return self._store(fresh)
+            if fresh is not None:
+                return self._store(fresh)
+        self.logins += 1
+        response = await self._post(self._login_url, request)
+        fresh = self._read_token(response)
+        if fresh is None:
+            self._token = None
+            if response.status_code in _REJECTED:
+                self._rejected = response
+            raise LoginFailedError(response)
+        return self._store(fresh)
+
+    async def _adopt_shared(self, stale: Secret | None) -> Secret | None:
+        """Take a token another worker stored, when it is fresher than ours."""
+        assert self._shared is not None  # noqa: S101 - called only when shared
+        shared = await self._shared.load_token()
+        if shared is None:
+            return None
+        mine = None if self._token is None else self._token.reveal()
+        refused = None if stale is None else stale.reveal()
+        if shared in {mine, refused}:
+            return None
+        self._store(shared)
+        return self._usable(stale) or self._usable(None)
+
+    async def _renew_shared(self, request: httpx.Request, stale: Secret | None) -> Secret:
+        """Renew once for every worker: take the shared lock, or wait for its holder."""
+        assert self._shared is not None  # noqa: S101 - called only when shared
+        adopted = await self._adopt_shared(stale)
+        if adopted is not None:
+            return adopted
+        while True:
+            lock = await self._shared.acquire()
+            if lock is not None:
+                break
+            # Another worker is renewing: wait for its token, or for the lock.
+            changed = await self._shared.wait_for_change(
+                None if self._token is None else self._token.reveal()
+            )
+            if changed is not None:
+                adopted = await self._adopt_shared(stale)
+                if adopted is not None:
+                    return adopted
+        try:
+            # It may have been renewed between our look and the lock.
+            adopted = await self._adopt_shared(stale)
+            if adopted is not None:
+                return adopted
+            fresh = await self._renew(request, stale)
+            lifetime = None if self._expires_at is None else self._expires_at - self._clock()
+            await self._shared.store_token(fresh.reveal(), lifetime)
+            return fresh
+        finally:
+            await self._shared.release(lock)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Authenticate ``request`` and send it; on a 401 log in again once and replay it."""

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from bsg_async._shared import RedisCoordination
     from bsg_async.resources._base import Params
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "InsecureTransportWarning"]
@@ -314,6 +315,9 @@ class Client:
             ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` as httpx
             does (our own transport only; a lent client or transport
             brings its own settings).
+        shared: Share the rate limit, any server-requested pause and the
+            token with every other client given the same coordination
+            (``RedisCoordination``, asyncio only; see README "Many workers").
         http_backend: ``"aiohttp"`` sends through httpx-aiohttp's transport
             (asyncio only; ``pip install "bsg-async[aiohttp]"``): about 2.8x
             the requests per second of httpcore under concurrency.
@@ -338,6 +342,7 @@ class Client:
         clock: Clock | None = None,
         trust_env: bool = True,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
+        shared: RedisCoordination | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("BSG_API_KEY")
         if not key:
@@ -384,6 +389,7 @@ class Client:
             login_url=str(self.base_url.join("auth/login")),
             refresh_url=str(self.base_url.join("auth/refresh")),
             clock=clock.time,
+            shared=shared,
         )
         self._pacer = RateLimitTransport(
             self._auth,
@@ -391,6 +397,7 @@ class Client:
             max_concurrency=max_concurrency,
             clock=clock.monotonic,
             sleep=clock.sleep,
+            shared=shared,
         )
         self._retry = RetryTransport(
             self._pacer,
@@ -410,8 +417,10 @@ class Client:
         )
         self._lifecycle = _Lifecycle()
         self._owner = True
-        # aiohttp runs on asyncio only: checked on the first request.
-        self._needs_asyncio = http_backend == "aiohttp" and transport is None
+        # aiohttp and redis-py run on asyncio only: checked on the first request.
+        self._needs_asyncio = (http_backend == "aiohttp" and transport is None) or (
+            shared is not None
+        )
         self._bind_resources()
 
     def _bind_resources(self) -> None:
@@ -595,7 +604,9 @@ class Client:
             raise EventLoopError(f"{method} {path} not sent: {_OTHER_LOOP}")
         if self._needs_asyncio:
             if sniffio.current_async_library() != "asyncio":
-                raise InvalidRequestError('http_backend="aiohttp" runs on asyncio only')
+                raise InvalidRequestError(
+                    'http_backend="aiohttp" and shared=RedisCoordination(...) run on asyncio only'
+                )
             self._needs_asyncio = False
 
     async def _send(self, request: httpx.Request) -> httpx.Response:

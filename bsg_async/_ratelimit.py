@@ -19,6 +19,7 @@ once it holds its slot and its rate-limit token.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import TYPE_CHECKING
@@ -28,13 +29,18 @@ import httpx
 
 from bsg_async._auth import LoginFailedError
 from bsg_async._errors import parse_retry_after
+from bsg_async._shared import CoordinationError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from bsg_async._shared import RedisCoordination
+
 __all__ = ["RateLimitTransport", "TokenBucket", "WaitTooLongError"]
 
 _PAUSING_STATUSES = frozenset({429, 503})
+
+logger = logging.getLogger("bsg_async")
 
 
 class WaitTooLongError(httpx.PoolTimeout):
@@ -105,6 +111,8 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         burst: Requests allowed back to back (default: ``default_burst``).
         clock: Monotonic seconds (injected in tests).
         sleep: Awaitable sleep (injected in tests).
+        shared: Where the rate limit and the pause are shared with other
+            workers (None: this transport alone).
     """
 
     def __init__(
@@ -116,8 +124,12 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
+        shared: RedisCoordination | None = None,
     ) -> None:
         self._transport = transport
+        self._rate = rate
+        self._burst = None if rate is None else burst or default_burst(rate)
+        self._shared = shared
         self._bucket = None if rate is None else TokenBucket(rate, burst or default_burst(rate))
         self._slots = anyio.Semaphore(max_concurrency)
         self.max_concurrency = max_concurrency
@@ -145,30 +157,62 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             self._check_budget(request, remaining, paused=True)
             await self._sleep(remaining)
 
-    def _note_pause(self, response: httpx.Response) -> None:
+    async def _note_pause(self, response: httpx.Response) -> None:
         if response.status_code in _PAUSING_STATUSES:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             if retry_after:
                 self.pause(retry_after)
+                if self._shared is not None:
+                    await self._coordinated(self._shared.pause(retry_after))
+
+    async def _coordinated(self, call: Awaitable[float | None]) -> float | None:
+        """A shared decision, or None to decide locally when Redis is down and allowed."""
+        assert self._shared is not None  # noqa: S101 - called only when shared
+        try:
+            return await call
+        except CoordinationError:
+            if self._shared.on_error != "local":
+                raise
+            self._shared.fallbacks += 1
+            if self._shared.fallbacks == 1:
+                logger.warning("Redis unreachable: pacing this worker alone until it answers")
+            return None
+
+    async def _reserve(self, request: httpx.Request) -> None:
+        """Wait for this request's turn under the rate limit (shared or local)."""
+        if self._shared is not None:
+            if self._rate is not None and self._burst is not None:
+                shared_wait = await self._coordinated(self._shared.reserve(self._rate, self._burst))
+            else:
+                shared_wait = await self._coordinated(self._shared.paused_for())
+            if shared_wait is not None:
+                while shared_wait:
+                    self._check_budget(request, shared_wait, paused=False)
+                    await self._sleep(shared_wait)
+                    # Another worker may have been told to pause while this
+                    # one waited for its turn: that pause holds for it too.
+                    shared_wait = await self._coordinated(self._shared.paused_for()) or 0.0
+                return
+        if self._bucket is not None:
+            wait = self._bucket.reserve(self._clock())
+            if wait > 0:
+                try:
+                    self._check_budget(request, wait, paused=False)
+                except WaitTooLongError:
+                    self._bucket.give_back()
+                    raise
+                await self._sleep(wait)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Wait for a slot, a token and the end of any pause; then send."""
         await self._wait_for_pause(request)
         async with self._slots:
-            if self._bucket is not None:
-                wait = self._bucket.reserve(self._clock())
-                if wait > 0:
-                    try:
-                        self._check_budget(request, wait, paused=False)
-                    except WaitTooLongError:
-                        self._bucket.give_back()
-                        raise
-                    await self._sleep(wait)
+            await self._reserve(request)
             await self._wait_for_pause(request)
             try:
                 response = await self._transport.handle_async_request(request)
             except LoginFailedError as exc:
-                self._note_pause(exc.response)
+                await self._note_pause(exc.response)
                 raise
             try:
                 # The body is read while the slot is held: a request counts as
@@ -178,7 +222,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 await response.aclose()
                 raise
-        self._note_pause(response)
+        await self._note_pause(response)
         return response
 
     async def aclose(self) -> None:

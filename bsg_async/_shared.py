@@ -1,0 +1,197 @@
+"""Pacing state and the token shared by many workers, through Redis.
+
+Several processes (web workers, job runners, notebooks) using one BSG
+account each run a ``Client``. Given the same ``RedisCoordination`` key, they
+share what one client otherwise keeps to itself:
+
+* the rate limit: a GCRA reservation in one Lua script, on Redis' clock, so
+  all workers together stay within ``rate_limit`` (plus the burst);
+* the pause a ``Retry-After`` asks for, seen by one worker, kept by all;
+* the JWT: one login serves every worker; a refresh or re-login is
+  single-flight across processes (a lock that expires by itself), and a
+  worker that finds a fresher token in Redis uses it.
+
+Every decision is one atomic round trip (a script or a single command).
+Only the JWT is stored, with the lifetime it has left; never the API key.
+redis-py's asyncio client (``pip install "bsg-async[redis]"``; Valkey works
+the same) runs on asyncio only.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any, Literal
+
+import anyio
+
+from bsg_async._errors import BSGError
+
+__all__ = ["CoordinationError", "RedisCoordination"]
+
+logger = logging.getLogger("bsg_async")
+
+# Reserve the next send time: GCRA with the tolerance of ``burst`` requests,
+# starting no earlier than the end of a shared pause. Returns the seconds to
+# wait (a string: Lua numbers lose their fraction on the way back).
+_RESERVE = """
+redis.replicate_commands()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tat < now then tat = now end
+if tat < pause + tolerance then tat = pause + tolerance end
+local send_at = tat - tolerance
+if send_at < now then send_at = now end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return tostring(send_at - now)
+"""
+# Seconds left of the shared pause.
+_PAUSED_FOR = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
+return tostring(math.max(pause - now, 0))
+"""
+# Pause everyone until ``seconds`` from now, unless a longer pause is on.
+_PAUSE = """
+redis.replicate_commands()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local untill = now + tonumber(ARGV[1])
+local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
+if untill > pause then
+  redis.call('SET', KEYS[1], tostring(untill), 'PX', math.ceil(tonumber(ARGV[1]) * 1000) + 1000)
+end
+return 1
+"""
+# Release a lock only if this worker still holds it.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class CoordinationError(BSGError):
+    """Redis, which coordinates the workers, could not be reached; nothing was sent."""
+
+
+class RedisCoordination:
+    """Share rate limit, pause and token between clients through one Redis key prefix.
+
+    ``Client(..., rate_limit=50, shared=RedisCoordination(redis_client, key="bsg:acct1"))``
+    in every worker: together they send at most 50 requests per second.
+
+    Args:
+        redis: A ``redis.asyncio.Redis`` client (or Valkey's).
+        key: Prefix of the keys used; one per BSG account.
+        on_error: When Redis cannot be reached: ``"fail"`` raises
+            ``CoordinationError`` before sending (an account's limits are
+            never exceeded silently); ``"local"`` paces this worker alone
+            until Redis answers again.
+        lock_timeout: Seconds a login lock lives if its holder dies.
+    """
+
+    def __init__(
+        self,
+        redis: Any,  # noqa: ANN401 - redis.asyncio.Redis, not imported here
+        *,
+        key: str,
+        on_error: Literal["fail", "local"] = "fail",
+        lock_timeout: float = 10.0,
+    ) -> None:
+        if on_error not in {"fail", "local"}:
+            raise ValueError(f'on_error must be "fail" or "local", got {on_error!r}')
+        self.redis = redis
+        self.key = key
+        self.on_error = on_error
+        self.lock_timeout = lock_timeout
+        self._reserve = redis.register_script(_RESERVE)
+        self._paused_for = redis.register_script(_PAUSED_FOR)
+        self._pause = redis.register_script(_PAUSE)
+        self._unlock = redis.register_script(_UNLOCK)
+        self.fallbacks = 0
+
+    def __repr__(self) -> str:
+        return f"RedisCoordination(key={self.key!r}, on_error={self.on_error!r})"
+
+    def _keys(self, name: str) -> str:
+        return f"{self.key}:{name}"
+
+    def _unreachable(self, exc: Exception) -> CoordinationError:
+        return CoordinationError(
+            f"Redis coordinating key {self.key!r} is unreachable ({type(exc).__name__}: {exc});"
+            " nothing was sent, so the account's shared limits hold"
+        )
+
+    async def _call(self, coroutine: Any) -> Any:  # noqa: ANN401 - redis answers
+        from redis.exceptions import RedisError  # noqa: PLC0415 - the redis extra
+
+        try:
+            return await coroutine
+        except (RedisError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+
+    async def reserve(self, rate: float, burst: float) -> float:
+        """Reserve a send time for one request; return the seconds to wait for it."""
+        interval = 1.0 / rate
+        tolerance = interval * max(burst - 1.0, 0.0)
+        keys = [self._keys("tat"), self._keys("pause")]
+        answer = await self._call(self._reserve(keys=keys, args=[interval, tolerance]))
+        return float(answer)
+
+    async def paused_for(self) -> float:
+        """Seconds left of a pause some worker was asked for."""
+        return float(await self._call(self._paused_for(keys=[self._keys("pause")])))
+
+    async def pause(self, seconds: float) -> None:
+        """Hold back every worker for ``seconds`` from now."""
+        await self._call(self._pause(keys=[self._keys("pause")], args=[seconds]))
+
+    async def load_token(self) -> str | None:
+        """The JWT some worker stored, if it has not expired."""
+        value = await self._call(self.redis.get(self._keys("token")))
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def store_token(self, token: str, lifetime: float | None) -> None:
+        """Share a fresh JWT; it expires from Redis with its own lifetime."""
+        if lifetime is not None and lifetime <= 0:
+            return
+        px = None if lifetime is None else max(1, int(lifetime * 1000))
+        await self._call(self.redis.set(self._keys("token"), token, px=px))
+
+    async def acquire(self) -> str | None:
+        """Try to take the login lock once; return its value when taken."""
+        value = secrets.token_hex(8)
+        taken = await self._call(
+            self.redis.set(
+                self._keys("login-lock"), value, nx=True, px=int(self.lock_timeout * 1000)
+            )
+        )
+        return value if taken else None
+
+    async def release(self, value: str) -> None:
+        """Give the login lock back (only if still ours)."""
+        await self._call(self._unlock(keys=[self._keys("login-lock")], args=[value]))
+
+    async def wait_for_change(self, seen: str | None, *, poll: float = 0.025) -> str | None:
+        """Wait until the shared token differs from ``seen`` or the lock is free.
+
+        Returns the new token, or None when the lock came free without one
+        (its holder failed; the caller takes the lock and logs in itself).
+        """
+        with anyio.move_on_after(self.lock_timeout):
+            while True:
+                token = await self.load_token()
+                if token is not None and token != seen:
+                    return token
+                if not await self._call(self.redis.exists(self._keys("login-lock"))):
+                    return None
+                await anyio.sleep(poll)
+        return None
