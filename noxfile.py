@@ -19,8 +19,8 @@ def _install(session: nox.Session, *groups: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (asyncio and trio) on the current Python."""
-    _install(session, "test", "conformance")
+    """Run the whole test suite (asyncio and trio, Redis included) on the current Python."""
+    _install(session, "test", "conformance", "redis")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -58,7 +58,6 @@ def tests_lowest(session: nox.Session) -> None:
 def redis(session: nox.Session) -> None:
     """Many workers against a real redis-server on loopback (started by the tests)."""
     _install(session, "test", "redis")
-    session.install("-e", ".[redis]")
     session.run("python", "-m", "pytest", "tests/redis", *session.posargs)
 
 
@@ -79,7 +78,7 @@ def conformance(session: nox.Session) -> None:
 @nox.session(python=PYTHONS)
 def tests_all(session: nox.Session) -> None:
     """Run the test suite on every supported Python that is installed."""
-    _install(session, "test", "conformance")
+    _install(session, "test", "conformance", "redis")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
