@@ -156,8 +156,22 @@ async def prefetch(pages: int, rounds: int) -> dict[str, float]:
 
             return run
 
+        def stream(window: int) -> object:
+            async def run() -> None:
+                count = 0
+                paginator = client.contacts.list(page_size=500, prefetch=window)
+                async with paginator.stream() as stream_pages:
+                    async for page in stream_pages:
+                        count += len(page.items)
+                assert count == total
+
+            return run
+
         result = await interleaved(
-            {f"prefetch_{n}": walk(n) for n in (1, 8, 16)},  # type: ignore[misc]
+            {
+                **{f"prefetch_{n}": walk(n) for n in (1, 8, 16)},
+                **{f"stream_{n}": stream(n) for n in (8, 16)},
+            },  # type: ignore[dict-item]
             rounds,
         )
         await client.aclose()
@@ -167,6 +181,14 @@ async def prefetch(pages: int, rounds: int) -> dict[str, float]:
 async def main(quick: bool, only: str | None) -> None:
     rounds = 1 if quick else 5
     print(versions())
+    if only == "prefetch":
+        pages = await prefetch(10 if quick else 200, 1 if quick else 3)
+        base = pages["prefetch_1"]
+        for name in ("prefetch_8", "prefetch_16", "stream_8", "stream_16"):
+            print(
+                f"{name}: {pages[name]:.2f} s, {base / pages[name]:.1f}x prefetch=1 ({base:.2f} s)"
+            )
+        return
     if only == "bulk":
         many = await bulk(200 if quick else 5_000, rounds)
         count = 200 if quick else 5_000
@@ -200,6 +222,11 @@ async def main(quick: bool, only: str | None) -> None:
         f"8: {pages['prefetch_8']:.2f} s ({base / pages['prefetch_8']:.1f}x, target >= 6x), "
         f"16: {pages['prefetch_16']:.2f} s ({base / pages['prefetch_16']:.1f}x, target >= 10x)"
     )
+    print(
+        f"4b. the same through stream() (a sliding window): "
+        f"8: {pages['stream_8']:.2f} s ({base / pages['stream_8']:.1f}x, target >= 7x), "
+        f"16: {pages['stream_16']:.2f} s ({base / pages['stream_16']:.1f}x, target >= 12x)"
+    )
     print(f"(took {time.perf_counter() - started:.0f} s)")
 
 
@@ -207,6 +234,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
-    parser.add_argument("--only", choices=["bulk"], help="run one part")
+    parser.add_argument("--only", choices=["bulk", "prefetch"], help="run one part")
     args = parser.parse_args()
     anyio.run(main, args.quick, args.only, backend_options={"use_uvloop": args.uvloop})

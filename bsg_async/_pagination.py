@@ -21,8 +21,11 @@ from bsg_async.models import Page
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
+    from types import TracebackType
 
-__all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "Paginator"]
+    from anyio.abc import TaskGroup
+
+__all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "PageStream", "Paginator"]
 
 # A prefetch window spans this many times ``prefetch`` pages, with at most
 # ``prefetch`` requests in flight: only the window's tail runs below full
@@ -67,6 +70,17 @@ class Paginator(Generic[T]):
     def pages(self) -> PageIterator[T]:
         """Iterate over pages one after another until ``total`` is exhausted."""
         return PageIterator(self)
+
+    def stream(self) -> PageStream[T]:
+        """Pages through a sliding window of ``prefetch`` requests, in a task group you hold.
+
+        ``async with paginator.stream() as pages: async for page in pages: ...``
+        keeps ``prefetch`` requests in flight continuously: as each page is
+        handed out, the next request starts. Pages come out in offset order;
+        leaving the block (``break``, an error, cancellation) cancels what is
+        still in flight, so at most ``prefetch`` requests are wasted.
+        """
+        return PageStream(self)
 
     def __aiter__(self) -> ItemIterator[T]:
         """Iterate over every item, page after page."""
@@ -216,3 +230,150 @@ class ItemIterator(Generic[T]):
     async def aclose(self) -> None:
         """Stop early; no further page is requested."""
         await self._pages.aclose()
+
+
+class _Fetched(Generic[T]):
+    """One planned page: its request's place, and its result once it arrives."""
+
+    def __init__(self, offset: int, ask: int) -> None:
+        self.offset = offset
+        self.ask = ask
+        self.result: Page[T] | BSGError | None = None
+        self.arrived = anyio.Event()
+
+
+class PageStream(Generic[T]):
+    """Pages of a paginator through a sliding window of requests (see ``Paginator.stream``)."""
+
+    def __init__(self, paginator: Paginator[T]) -> None:
+        self._fetch = paginator._fetch  # noqa: SLF001 - same module
+        self._page_size = paginator.page_size
+        self._window = max(1, paginator.prefetch)
+        self._start = paginator.offset
+        self._limit = paginator.limit
+        self._group: TaskGroup | None = None
+        self._send, self._receive = anyio.create_memory_object_stream[Page[T] | BSGError](0)
+        self._done = False
+
+    async def __aenter__(self) -> PageStream[T]:
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._produce)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._group is not None  # noqa: S101 - entered before
+        self._group.cancel_scope.cancel()
+        self._receive.close()
+        return await self._group.__aexit__(exc_type, exc, tb)
+
+    def __aiter__(self) -> PageStream[T]:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            page = await self._receive.receive()
+        except anyio.EndOfStream:
+            self._done = True
+            raise StopAsyncIteration from None
+        if isinstance(page, BSGError):
+            self._done = True
+            raise page
+        return page
+
+    def _ask(self, remaining: int | None) -> int:
+        if remaining is None:
+            return self._page_size
+        return max(MIN_PAGE_SIZE, min(self._page_size, remaining))
+
+    async def _get(self, planned: _Fetched[T]) -> None:
+        try:
+            planned.result = await self._fetch(planned.offset, planned.ask)
+        except BSGError as exc:
+            exc.offset = planned.offset
+            planned.result = exc
+        planned.arrived.set()
+
+    def _plan(
+        self,
+        window: deque[_Fetched[T]],
+        offset: int,
+        remaining: int | None,
+        total: int | None,
+        fetchers: TaskGroup,
+    ) -> None:
+        """Request pages until ``prefetch`` are ahead (one until the total is known)."""
+        planned_to = window[-1].offset + window[-1].ask if window else offset
+        left = None if remaining is None else remaining - (planned_to - offset)
+        size = self._window if total is not None else 1
+        while len(window) < size and (total is None or planned_to < total):
+            if left is not None and left <= 0:
+                return
+            ask = self._ask(left)
+            planned = _Fetched[T](planned_to, ask)
+            window.append(planned)
+            fetchers.start_soon(self._get, planned)
+            planned_to += ask
+            left = None if left is None else left - ask
+
+    async def _produce(self) -> None:
+        """Fetch ahead of the consumer in windows that slide; hand pages out in order."""
+        cursor = _Cursor(self._start, self._limit)
+        async with self._send:
+            replan = True
+            while replan:
+                async with anyio.create_task_group() as fetchers:
+                    replan = await self._slide(fetchers, cursor)
+                    fetchers.cancel_scope.cancel()
+
+    async def _slide(self, fetchers: TaskGroup, cursor: _Cursor) -> bool:
+        """Hand out pages while the plan holds; True to plan again from ``cursor``."""
+        window: deque[_Fetched[T]] = deque()
+        while True:
+            self._plan(window, cursor.offset, cursor.remaining, cursor.total, fetchers)
+            if not window:
+                return False
+            head = window.popleft()
+            await head.arrived.wait()
+            result = head.result
+            assert result is not None  # noqa: S101 - set before arrived
+            if isinstance(result, BSGError):
+                await self._send.send(result)
+                return False
+            received = len(result.items)
+            remaining = cursor.remaining
+            items = result.items if remaining is None else result.items[:remaining]
+            cursor.offset, cursor.total = head.offset + received, result.total
+            if remaining is not None:
+                cursor.remaining = remaining - len(items)
+            if items:
+                # Blocks until the consumer takes it: a slow consumer holds
+                # the window, never more than ``prefetch`` pages ahead.
+                await self._send.send(Page(items=items, offset=head.offset, total=result.total))
+            if (
+                not items
+                or received < head.ask
+                or cursor.offset >= result.total
+                or cursor.remaining == 0
+            ):
+                return False
+            if received != head.ask:
+                # A page larger than asked: the planned offsets no longer
+                # line up; drop them and plan again from where we are.
+                return True
+
+
+class _Cursor:
+    """Where a stream stands: next offset, rows still wanted, last total seen."""
+
+    def __init__(self, offset: int, remaining: int | None) -> None:
+        self.offset = offset
+        self.remaining = remaining
+        self.total: int | None = None

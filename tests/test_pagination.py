@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import httpx
 import pytest
 import respx
@@ -9,6 +12,7 @@ import respx
 import bsg_async
 from bsg_async._pagination import Paginator
 from bsg_async.models import Page
+from bsg_async.testing import DEFAULT_KEY, IN_PROCESS_URL, FakeBSG, Faults
 from tests.helpers import contact_json
 
 pytestmark = pytest.mark.anyio
@@ -141,3 +145,102 @@ async def test_paginator_on_its_own() -> None:
 
     assert list(range(31)) == await Paginator(fetch, page_size=15, offset=0, limit=None).collect()
     assert [(0, 15), (15, 15), (30, 15)] == asked
+
+
+# ------------------------------------------------------------------ stream()
+
+
+class Counting(httpx.AsyncBaseTransport):
+    """The emulator in process, counting list requests and the most in flight at once."""
+
+    def __init__(self, fake: FakeBSG) -> None:
+        self._inner = fake.transport()
+        self.sent = 0
+        self.in_flight = 0
+        self.peak = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        counted = request.url.path.endswith("/contacts")
+        if counted:
+            self.sent += 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            return await self._inner.handle_async_request(request)
+        finally:
+            if counted:
+                self.in_flight -= 1
+
+
+def _client(fake: FakeBSG, transport: httpx.AsyncBaseTransport, **options: Any) -> bsg_async.Client:
+    options.setdefault("max_concurrency", 32)
+    return bsg_async.Client(
+        DEFAULT_KEY, base_url=IN_PROCESS_URL, transport=transport, retry_backoff=0, **options
+    )
+
+
+async def test_stream_keeps_prefetch_requests_in_flight_and_the_order() -> None:
+    """prefetch=8 over 40 pages: pages in offset order, exactly as list(), 8 requests at once."""
+    fake = FakeBSG(seed_contacts=600, faults=Faults(latency=0.01))
+    counting = Counting(fake)
+    async with _client(fake, counting) as client:
+        paginator = client.contacts.list(page_size=15, prefetch=8)
+        async with paginator.stream() as pages:
+            streamed = [page async for page in pages]
+    assert list(range(0, 600, 15)) == [page.offset for page in streamed]
+    assert list(fake.contacts) == [c.id for page in streamed for c in page.items]
+    assert (40, 8) == (counting.sent, counting.peak)
+
+
+async def test_stream_stopped_early_wastes_at_most_prefetch_requests() -> None:
+    """Leaving after 3 pages: no more than 3 + 8 requests, and no task left running."""
+    fake = FakeBSG(seed_contacts=600, faults=Faults(latency=0.01))
+    counting = Counting(fake)
+    async with _client(fake, counting) as client:
+        tasks = len(anyio.get_running_tasks())
+        async with client.contacts.list(page_size=15, prefetch=8).stream() as pages:
+            taken = 0
+            async for _ in pages:
+                taken += 1
+                if taken == 3:
+                    break
+        assert tasks == len(anyio.get_running_tasks())
+    assert counting.sent <= 3 + 8
+
+
+async def test_stream_hands_out_a_failure_in_its_place_with_the_offset() -> None:
+    """A page that fails: the pages before it, then the error naming where to resume."""
+    fake = FakeBSG(seed_contacts=100)
+    async with _client(fake, fake.transport(), max_retries=0) as client:
+        got: list[int] = []
+        async with client.contacts.list(page_size=15, prefetch=4).stream() as pages:
+            with pytest.raises(bsg_async.ServerError) as info:
+                async for page in pages:
+                    got.append(page.offset)
+                    if page.offset == 30:
+                        fake.faults = Faults(error_500=1.0)
+    assert [0, 15, 30] == got[:3]
+    assert info.value.offset is not None
+    assert info.value.offset == got[-1] + 15
+
+
+async def test_stream_honours_limit_and_offset() -> None:
+    """offset=20, limit=50 through the stream: exactly those 50 contacts."""
+    fake = FakeBSG(seed_contacts=200)
+    async with _client(fake, fake.transport()) as client:
+        paginator = client.contacts.list(page_size=15, offset=20, limit=50, prefetch=4)
+        async with paginator.stream() as pages:
+            ids = [c.id async for page in pages for c in page.items]
+    assert list(fake.contacts)[20:70] == ids
+
+
+async def test_stream_over_a_socket() -> None:
+    """The served emulator: 1,000 contacts through a sliding window of 6, in order."""
+    fake = FakeBSG(seed_contacts=1000)
+    with fake.serve() as server:
+        async with (
+            bsg_async.Client(DEFAULT_KEY, base_url=server.base_url) as client,
+            client.contacts.list(page_size=50, prefetch=6).stream() as pages,
+        ):
+            ids = [c.id async for page in pages for c in page.items]
+    assert list(fake.contacts) == ids
