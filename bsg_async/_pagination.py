@@ -270,7 +270,11 @@ class PageStream(Generic[T]):
         assert self._group is not None  # noqa: S101 - entered before
         self._group.cancel_scope.cancel()
         self._receive.close()
-        return await self._group.__aexit__(exc_type, exc, tb)
+        # The body's own exception (an error, Ctrl-C, a cancellation) goes on
+        # as it was raised, not wrapped in a group: the task group only has to
+        # end the producer, which was just cancelled.
+        await self._group.__aexit__(None, None, None)
+        return None
 
     def __aiter__(self) -> PageStream[T]:
         return self

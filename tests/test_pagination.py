@@ -244,3 +244,15 @@ async def test_stream_over_a_socket() -> None:
         ):
             ids = [c.id async for page in pages for c in page.items]
     assert list(fake.contacts) == ids
+
+
+async def test_an_error_in_the_stream_block_comes_out_as_raised() -> None:
+    """The body's own exception is not wrapped in an exception group; nothing left running."""
+    fake = FakeBSG(seed_contacts=100)
+    async with _client(fake, fake.transport()) as client:
+        tasks = len(anyio.get_running_tasks())
+        with pytest.raises(LookupError, match="stop here"):
+            async with client.contacts.list(page_size=15, prefetch=4).stream() as pages:
+                async for _ in pages:
+                    raise LookupError("stop here")
+        assert tasks == len(anyio.get_running_tasks())

@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 CONTACT_COLUMNS = ["id", "phone", "created_at", "hlr_status", "hlr_last_check", "lists"]
+# Requests kept in flight by an export (a sliding window; see Paginator.stream).
+EXPORT_WINDOW = 8
 
 
 def _when(value: object) -> str:
@@ -51,27 +53,39 @@ async def export_contacts(
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
     count = 0
-    async for page in client.contacts.list(groups=lists or None, prefetch=4).pages():
-        progress.set_total(page.total)
-        for contact in page.items:
-            record = contact_record(contact)
-            if writer is None:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            else:
-                row = {k: record[k] for k in CONTACT_COLUMNS}
-                row["lists"] = ";".join(str(i) for i in record["lists"])
-                others = {}
-                for key, value in contact.fields.items():
-                    if key in field_columns:
-                        row[field_columns[key]] = value
-                    else:  # a field created while exporting: kept, not dropped
-                        others[str(key)] = value
-                row["other_fields"] = json.dumps(others) if others else ""
-                writer.writerow(row)
-            count += 1
-        progress.advance(len(page.items))
+    paginator = client.contacts.list(groups=lists or None, prefetch=EXPORT_WINDOW)
+    async with paginator.stream() as pages:
+        async for page in pages:
+            count += _write_contacts(page, out, writer, field_columns)
+            progress.set_total(page.total)
+            progress.advance(len(page.items))
     progress.finish()
     return count
+
+
+def _write_contacts(
+    page: bsg_async.Page[bsg_async.Contact],
+    out: TextIO,
+    writer: csv.DictWriter[str] | None,
+    field_columns: dict[int, str],
+) -> int:
+    """Write one page of contacts as JSON lines or CSV rows; return how many."""
+    for contact in page.items:
+        record = contact_record(contact)
+        if writer is None:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            continue
+        row = {k: record[k] for k in CONTACT_COLUMNS}
+        row["lists"] = ";".join(str(i) for i in record["lists"])
+        others = {}
+        for key, value in contact.fields.items():
+            if key in field_columns:
+                row[field_columns[key]] = value
+            else:  # a field created while exporting: kept, not dropped
+                others[str(key)] = value
+        row["other_fields"] = json.dumps(others) if others else ""
+        writer.writerow(row)
+    return len(page.items)
 
 
 async def export_stoplist(
