@@ -259,10 +259,8 @@ class AuthTransport(httpx.AsyncBaseTransport):
             raise LoginFailedError(response)
         return self._store(fresh)
 
-    async def _adopt_shared(self, stale: Secret | None) -> Secret | None:
+    def _adopt(self, shared: str | None, stale: Secret | None) -> Secret | None:
         """Take a token another worker stored, when it is fresher than ours."""
-        assert self._shared is not None  # noqa: S101 - called only when shared
-        shared = await self._shared.load_token()
         if shared is None:
             return None
         mine = None if self._token is None else self._token.reveal()
@@ -270,7 +268,12 @@ class AuthTransport(httpx.AsyncBaseTransport):
         if shared in {mine, refused}:
             return None
         self._store(shared)
-        return self._usable(stale) or self._usable(None)
+        return self._usable(stale)
+
+    async def _adopt_shared(self, stale: Secret | None) -> Secret | None:
+        """Look in the shared store for a token fresher than ours, and take it."""
+        assert self._shared is not None  # noqa: S101 - called only when shared
+        return self._adopt(await self._shared.load_token(), stale)
 
     async def _renew_shared(self, request: httpx.Request, stale: Secret | None) -> Secret:
         """Renew once for every worker: take the shared lock, or wait for its holder."""
@@ -286,10 +289,9 @@ class AuthTransport(httpx.AsyncBaseTransport):
             changed = await self._shared.wait_for_change(
                 None if self._token is None else self._token.reveal()
             )
-            if changed is not None:
-                adopted = await self._adopt_shared(stale)
-                if adopted is not None:
-                    return adopted
+            adopted = self._adopt(changed, stale)
+            if adopted is not None:
+                return adopted
         try:
             # It may have been renewed between our look and the lock.
             adopted = await self._adopt_shared(stale)

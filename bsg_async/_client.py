@@ -190,7 +190,7 @@ def _exchange_deadline(timeout: httpx.Timeout) -> float | None:
     return max(limits) if limits else None
 
 
-def _check_timeout(timeout: object, name: str) -> httpx.Timeout:
+def _check_timeout(timeout: object) -> httpx.Timeout:
     if isinstance(timeout, httpx.Timeout):
         return timeout
     if timeout is None:
@@ -202,7 +202,7 @@ def _check_timeout(timeout: object, name: str) -> httpx.Timeout:
         or timeout <= 0
     ):
         raise InvalidRequestError(
-            f"{name} must be seconds > 0, an httpx.Timeout or None, got {timeout!r}"
+            f"timeout must be seconds > 0, an httpx.Timeout or None, got {timeout!r}"
         )
     return httpx.Timeout(float(timeout))
 
@@ -351,7 +351,7 @@ class Client:
             )
         self._check_options(retry_backoff, rate_limit, max_concurrency)
         self._options = _Options(
-            timeout=_check_timeout(timeout, "timeout"),
+            timeout=_check_timeout(timeout),
             max_retries=_check_retries(max_retries),
             total_timeout=_check_total(total_timeout),
         )
@@ -458,7 +458,7 @@ class Client:
         """
         options = self._options
         if timeout is not NOT_GIVEN:
-            options = attrs.evolve(options, timeout=_check_timeout(timeout, "timeout"))
+            options = attrs.evolve(options, timeout=_check_timeout(timeout))
         if max_retries is not NOT_GIVEN:
             options = attrs.evolve(options, max_retries=_check_retries(max_retries))
         if total_timeout is not NOT_GIVEN:
@@ -640,11 +640,7 @@ def _out_of_time(request: httpx.Request, budget: float | None) -> APITimeoutErro
     message = (
         f"{request.method} {request.url.path} did not complete within its"
         f" total_timeout of {budget:g} s"
-    )
-    if retries:
-        message += f" ({retries} retries)"
-    if applied:
-        message += "; the request may have been applied, check before sending it again"
+    ) + _outcome(retries, applied)
     return APITimeoutError(
         message, request=request, retries_taken=retries, may_have_been_applied=applied
     )
@@ -679,11 +675,16 @@ def _connection_error(
     detail = str(exc)
     if detail:
         message += f" ({detail})"
-    if retries:
-        message += f" after {retries} retries"
-    if applied:
-        message += "; the request may have been applied, check before sending it again"
+    message += _outcome(retries, applied)
     return cls(message, request=request, retries_taken=retries, may_have_been_applied=applied)
+
+
+def _outcome(retries: int, applied: bool) -> str:
+    """The end of an error message: retries made, and whether to check before resending."""
+    text = f" after {retries} retries" if retries else ""
+    if applied:
+        text += "; the request may have been applied, check before sending it again"
+    return text
 
 
 def _json_body(response: httpx.Response) -> object:

@@ -35,6 +35,13 @@ PREFETCH_WINDOW = 2
 T = TypeVar("T")
 
 
+def _page_limit(page_size: int, remaining: int | None) -> int:
+    """``page[limit]`` to ask for with ``remaining`` rows still wanted (None: all)."""
+    if remaining is None:
+        return page_size
+    return max(MIN_PAGE_SIZE, min(page_size, remaining))
+
+
 class Paginator(Generic[T]):
     """An auto-paginating async iterator over a list endpoint.
 
@@ -123,9 +130,7 @@ class PageIterator(Generic[T]):
         return self
 
     def _ask(self, remaining: int | None) -> int:
-        if remaining is None:
-            return self._page_size
-        return max(MIN_PAGE_SIZE, min(self._page_size, remaining))
+        return _page_limit(self._page_size, remaining)
 
     def _plan(self) -> list[tuple[int, int]]:
         """(offset, page limit) of the next window of pages, within total and limit."""
@@ -293,9 +298,7 @@ class PageStream(Generic[T]):
         return page
 
     def _ask(self, remaining: int | None) -> int:
-        if remaining is None:
-            return self._page_size
-        return max(MIN_PAGE_SIZE, min(self._page_size, remaining))
+        return _page_limit(self._page_size, remaining)
 
     async def _get(self, planned: _Fetched[T]) -> None:
         try:
@@ -305,17 +308,11 @@ class PageStream(Generic[T]):
             planned.result = exc
         planned.arrived.set()
 
-    def _plan(
-        self,
-        window: deque[_Fetched[T]],
-        offset: int,
-        remaining: int | None,
-        total: int | None,
-        fetchers: TaskGroup,
-    ) -> None:
+    def _plan(self, window: deque[_Fetched[T]], cursor: _Cursor, fetchers: TaskGroup) -> None:
         """Request pages until ``prefetch`` are ahead (one until the total is known)."""
-        planned_to = window[-1].offset + window[-1].ask if window else offset
-        left = None if remaining is None else remaining - (planned_to - offset)
+        planned_to = window[-1].offset + window[-1].ask if window else cursor.offset
+        remaining, total = cursor.remaining, cursor.total
+        left = None if remaining is None else remaining - (planned_to - cursor.offset)
         size = self._window if total is not None else 1
         while len(window) < size and (total is None or planned_to < total):
             if left is not None and left <= 0:
@@ -341,7 +338,7 @@ class PageStream(Generic[T]):
         """Hand out pages while the plan holds; True to plan again from ``cursor``."""
         window: deque[_Fetched[T]] = deque()
         while True:
-            self._plan(window, cursor.offset, cursor.remaining, cursor.total, fetchers)
+            self._plan(window, cursor, fetchers)
             if not window:
                 return False
             head = window.popleft()

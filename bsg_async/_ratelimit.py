@@ -36,11 +36,17 @@ if TYPE_CHECKING:
 
     from bsg_async._shared import RedisCoordination
 
-__all__ = ["RateLimitTransport", "TokenBucket", "WaitTooLongError"]
+__all__ = ["RateLimitTransport", "TokenBucket", "WaitTooLongError", "budget_left"]
 
 _PAUSING_STATUSES = frozenset({429, 503})
 
 logger = logging.getLogger("bsg_async")
+
+
+def budget_left(request: httpx.Request, now: float) -> float | None:
+    """Seconds left of the call's budget (``bsg_deadline``) at ``now``; None: no budget."""
+    deadline: float | None = request.extensions.get("bsg_deadline")
+    return None if deadline is None else deadline - now
 
 
 class WaitTooLongError(httpx.PoolTimeout):
@@ -127,8 +133,6 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         shared: RedisCoordination | None = None,
     ) -> None:
         self._transport = transport
-        self._rate = rate
-        self._burst = None if rate is None else burst or default_burst(rate)
         self._shared = shared
         self._bucket = None if rate is None else TokenBucket(rate, burst or default_burst(rate))
         self._slots = anyio.Semaphore(max_concurrency)
@@ -147,9 +151,8 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def _check_budget(self, request: httpx.Request, wait: float, *, paused: bool) -> None:
-        deadline: float | None = request.extensions.get("bsg_deadline")
-        if deadline is not None and self._clock() + wait >= deadline:
-            left = deadline - self._clock()
+        left = budget_left(request, self._clock())
+        if left is not None and wait >= left:
             raise WaitTooLongError(request, wait=wait, left=left, paused=paused)
 
     async def _wait_for_pause(self, request: httpx.Request) -> None:
@@ -181,8 +184,11 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
     async def _reserve(self, request: httpx.Request) -> None:
         """Wait for this request's turn under the rate limit (shared or local)."""
         if self._shared is not None:
-            if self._rate is not None and self._burst is not None:
-                shared_wait = await self._coordinated(self._shared.reserve(self._rate, self._burst))
+            bucket = self._bucket
+            if bucket is not None:
+                shared_wait = await self._coordinated(
+                    self._shared.reserve(bucket.rate, bucket.burst)
+                )
             else:
                 shared_wait = await self._coordinated(self._shared.paused_for())
             if shared_wait is not None:

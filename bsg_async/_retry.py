@@ -38,7 +38,7 @@ import httpx
 
 from bsg_async._auth import LoginFailedError
 from bsg_async._errors import parse_retry_after
-from bsg_async._ratelimit import WaitTooLongError
+from bsg_async._ratelimit import WaitTooLongError, budget_left
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -139,8 +139,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self._clock = clock
 
     def _fits_budget(self, request: httpx.Request, delay: float) -> bool:
-        deadline: float | None = request.extensions.get("bsg_deadline")
-        return deadline is None or self._clock() + delay < deadline
+        left = budget_left(request, self._clock())
+        return left is None or delay < left
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``, retrying as the policy allows."""

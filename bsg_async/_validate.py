@@ -18,6 +18,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_concurrency",
+    "check_criteria",
     "check_fields",
     "check_id",
     "check_ids",
@@ -25,15 +26,14 @@ __all__ = [
     "check_offset",
     "check_page_size",
     "check_phone",
-    "parse_phone",
     "check_phones",
     "check_prefetch",
-    "check_criteria",
     "check_search",
     "check_sort",
     "check_stoplist_type",
     "check_stoplist_types",
     "check_text",
+    "parse_phone",
 ]
 
 MIN_PHONE = 100_000_000  # 9 digits

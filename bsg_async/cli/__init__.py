@@ -184,7 +184,6 @@ def _show(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[st
 
 async def _run(args: argparse.Namespace, client: bsg_async.Client) -> int:  # noqa: PLR0911
     if args.group == "contacts" and args.action == "export":
-        _INTERRUPTED[0] = _export_interrupted(args.output)
         with _output(args.output) as out:
             count = await _jobs.export_contacts(client, out, lists=args.lists, fmt=args.format)
         _say(f"exported {count} contacts")
@@ -192,8 +191,6 @@ async def _run(args: argparse.Namespace, client: bsg_async.Client) -> int:  # no
     if args.group == "contacts" and args.action == "import":
         return await _import(args, client)
     if args.group == "stoplist":
-        if args.action == "export":
-            _INTERRUPTED[0] = _export_interrupted(args.output)
         return await _stoplist(args, client)
     if args.group == "lists":
         if args.action == "list":
@@ -295,11 +292,11 @@ def _serve_emulator(args: argparse.Namespace) -> int:
     return emulator(["serve", "--port", str(args.port), "--seed-contacts", str(args.seed_contacts)])
 
 
-# What an interruption leaves behind, said as the command ends (set per command).
-_INTERRUPTED = ["interrupted: what was done is kept; run the same command again to continue"]
-
-
-def _export_interrupted(output: Path | None) -> str:
+def _interrupted(args: argparse.Namespace) -> str:
+    """What an interruption of this command left behind, and what to do next."""
+    if args.group not in {"contacts", "stoplist"} or args.action != "export":
+        return "interrupted: what was done is kept; run the same command again to continue"
+    output: Path | None = args.output
     if output is None:
         return "interrupted: the export did not finish; what was printed is incomplete"
     return (
@@ -325,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"bsg-async: error: {exc}")
         return USAGE
     except KeyboardInterrupt:
-        _say(_INTERRUPTED[0])
+        _say(_interrupted(args))
         return PARTIAL
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "parse_id",
     "read_int",
     "read_int_list",
+    "record_or_422",
     "search_criteria",
     "search_rows",
 ]
@@ -138,6 +139,15 @@ def parse_id(raw: str) -> int | None:
         return None
     value = int(raw)
     return value if 0 <= value <= MAX_ID else None
+
+
+def record_or_422(records: dict[int, dict[str, Any]], raw: str, message: str) -> dict[str, Any]:
+    """The record a path id names, or the API's 422 with ``message``."""
+    record_id = parse_id(raw)
+    record = None if record_id is None else records.get(record_id)
+    if record is None:
+        raise ApiError(422, message)
+    return record
 
 
 def optional_int_param(call: Call, name: str, default: int) -> int | None:

@@ -17,6 +17,7 @@ from bsg_async.testing._protocol import (
     page_params,
     parse_id,
     read_int,
+    record_or_422,
     search_rows,
 )
 
@@ -28,11 +29,7 @@ MAX_BULK_DELETE = 5000
 
 
 def _contact_or_422(fake: FakeBSG, raw: str) -> dict[str, Any]:
-    contact_id = parse_id(raw)
-    contact = None if contact_id is None else fake.contacts.get(contact_id)
-    if contact is None:
-        raise ApiError(422, "Invalid contact id")
-    return contact
+    return record_or_422(fake.contacts, raw, "Invalid contact id")
 
 
 def _group_ids(fake: FakeBSG, value: object) -> list[int]:

@@ -12,8 +12,8 @@ from bsg_async.testing._protocol import (
     invalid,
     json_reply,
     load_json,
-    parse_id,
     read_int_list,
+    record_or_422,
 )
 
 if TYPE_CHECKING:
@@ -61,10 +61,7 @@ def field_create(fake: FakeBSG, call: Call) -> Reply:
 
 
 def field_update(fake: FakeBSG, call: Call) -> Reply:
-    field_id = parse_id(call.match["id"])
-    record = None if field_id is None else fake.fields.get(field_id)
-    if record is None:
-        raise ApiError(422, "Contact field is not found")
+    record = record_or_422(fake.fields, call.match["id"], "Contact field is not found")
     data = _field_body(call.body, partial=True)
     for key in ("name", "description", "is_visible"):
         if key in data:

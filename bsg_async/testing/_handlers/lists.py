@@ -12,12 +12,14 @@ from bsg_async.testing._protocol import (
     json_reply,
     load_json,
     page_params,
-    parse_id,
     read_int_list,
+    record_or_422,
     search_rows,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bsg_async.testing._emulator import FakeBSG
 
 MAX_CONTACTS = 200
@@ -26,11 +28,7 @@ _UNSET = object()
 
 
 def _group_or_422(fake: FakeBSG, raw: str) -> dict[str, Any]:
-    group_id = parse_id(raw)
-    group = None if group_id is None else fake.groups.get(group_id)
-    if group is None:
-        raise ApiError(422, "Contact group is not found")
-    return group
+    return record_or_422(fake.groups, raw, "Contact group is not found")
 
 
 def _read_default(value: object) -> bool | None:
@@ -110,20 +108,20 @@ def _membership_body(fake: FakeBSG, body: bytes) -> tuple[list[int], list[int]]:
     return contacts, groups
 
 
-def groups_attach(fake: FakeBSG, call: Call) -> Reply:
+def _change_membership(fake: FakeBSG, call: Call, change: Callable[[int, int], None]) -> Reply:
     contacts, groups = _membership_body(fake, call.body)
     for contact_id in contacts:
         for group_id in groups:
-            fake.join(contact_id, group_id)
+            change(contact_id, group_id)
     return json_reply(200, {})
+
+
+def groups_attach(fake: FakeBSG, call: Call) -> Reply:
+    return _change_membership(fake, call, fake.join)
 
 
 def groups_detach(fake: FakeBSG, call: Call) -> Reply:
-    contacts, groups = _membership_body(fake, call.body)
-    for contact_id in contacts:
-        for group_id in groups:
-            fake.leave(contact_id, group_id)
-    return json_reply(200, {})
+    return _change_membership(fake, call, fake.leave)
 
 
 def groups_search(fake: FakeBSG, call: Call) -> Reply:
