@@ -36,7 +36,7 @@ def start_workers(
     served: EmulatorServer, redis_server: RedisServer, *, workers: int, each: int, rate: float
 ) -> list[subprocess.Popen[str]]:
     first = min(served.fake.contacts)
-    return [
+    processes = [
         subprocess.Popen(
             [
                 sys.executable,
@@ -50,11 +50,22 @@ def start_workers(
                 str(each),
             ],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(workers)
     ]
+    # Every worker imported and ready before any starts: the job is measured,
+    # not the processes' start-up.
+    for process in processes:
+        assert process.stdout is not None
+        assert "ready" == process.stdout.readline().strip()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    return processes
 
 
 def finish(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
