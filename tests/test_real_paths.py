@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -518,3 +519,31 @@ async def test_connection_failure_names_host_and_port_and_counts_retries() -> No
             await client.contacts.get(1)
     assert f"to 127.0.0.1:{port} failed: ConnectError" in str(info.value)
     assert 2 == info.value.retries_taken
+
+
+async def test_an_odd_field_key_fails_neither_the_contact_nor_the_walk(
+    served: EmulatorServer,
+) -> None:
+    """A stored value under a non-numeric key (as the seed pages show): kept as a string key."""
+    fake = served.fake
+    odd = min(fake.contacts)
+    field_id = next(iter(fake.fields))
+    fake.contacts[odd]["fields"]["additionalProp1"] = "string"
+    async with connect("owned", served) as client:
+        contact = await client.contacts.get(odd)
+        walked = [c.id async for c in client.contacts.list(page_size=15)]
+    assert "string" == contact.fields["additionalProp1"]
+    assert fake.contacts[odd]["fields"][field_id] == contact.fields[field_id]
+    assert sorted(fake.contacts) == sorted(walked)
+
+
+async def test_bulk_concurrency_beyond_the_client_cap_warns_once(served: EmulatorServer) -> None:
+    """get_many(concurrency=32) on a client capped at 4: every result, one warning."""
+    first = min(served.fake.contacts)
+    async with connect("owned", served, max_concurrency=4) as client:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = [c.id async for c in client.contacts.get_many([first] * 20, concurrency=32)]
+            again = [c.id async for c in client.contacts.get_many([first], concurrency=32)]
+    assert ([first] * 20, [first]) == (got, again)
+    assert [bsg_async.ConcurrencyCappedWarning] == [w.category for w in caught]
