@@ -544,13 +544,13 @@ class Client:
         method: str,
         path: str,
         *,
-        parse: Callable[[Any], T],
+        parse: Callable[[bytes], T],
         params: Params | None = None,
         json: object = None,
         idempotent: bool | None = None,
         write: bool = False,
     ) -> T:
-        """Send one request; return ``parse(body)`` or raise the matching error."""
+        """Send one request; return ``parse(content)`` or raise the matching error."""
         lifecycle = self._lifecycle
         self._check_ready(method, path)
         request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
@@ -762,22 +762,17 @@ def _error_details(response: httpx.Response) -> tuple[str, object]:
     return f"{response.reason_phrase or 'error'} ({describe_body(response)})", None
 
 
-def _parse(response: httpx.Response, parse: Callable[[Any], T]) -> T:
+def _parse(response: httpx.Response, parse: Callable[[bytes], T]) -> T:
     retries = response.request.extensions.get("bsg_retries_taken", 0)
     where = f"{response.request.method} {response.request.url.path}"
-    if not response.content:
-        body: object = None
-    else:
-        try:
-            body = _json_body(response)
-        except _converter.JSON_ERRORS:
-            raise DecodeError(
-                f"{where} -> {response.status_code} answered {describe_body(response)}",
-                response=response,
-                retries_taken=retries,
-            ) from None
     try:
-        return parse(body)
+        return parse(response.content)
+    except _converter.JSON_ERRORS:
+        raise DecodeError(
+            f"{where} -> {response.status_code} answered {describe_body(response)}",
+            response=response,
+            retries_taken=retries,
+        ) from None
     except _converter.ShapeError as exc:
         raise DecodeError(
             f"{where} -> {response.status_code}: unexpected answer: {exc}",

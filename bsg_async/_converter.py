@@ -1,10 +1,17 @@
-"""The one private cattrs converter, and the readers of the API's envelopes.
+"""Reading the API's answers into the models.
 
-The API is loose about types, and the hooks here absorb every shape listed in
-API-NOTES: ids, phones and totals as numbers or numeric strings; ``default``
-as a bool or 0/1; ``fields`` as ``{"<id>": value}``, ``[]``, or a list of
-``{"id", "value"}`` pairs; datetimes as ``Y-m-d H:i:s``. Anything else is a
-``ShapeError`` that says where the answer went wrong.
+The models in ``bsg_async.models`` are the one declaration of the answers'
+shape. With msgspec installed (a dependency on CPython) an answer's bytes are
+decoded straight into them in one pass, lenient where the API is loose (ids
+and totals as numeric strings, ``default`` as 0/1, ``fields`` as an object or
+``[]``, ``Y-m-d H:i:s`` datetimes, unknown enum values kept).
+
+Any shape that pass does not accept, and every answer when msgspec is
+absent, goes through the generic path: JSON into Python objects, then the
+cattrs hooks below, which absorb every shape listed in API-NOTES (also
+``fields`` as ``{"id", "value"}`` pairs, null flags, the search answers'
+``is_default``). A shape neither path reads is a ``ShapeError`` that names the
+key of the answer that was wrong.
 """
 
 from __future__ import annotations
@@ -20,16 +27,16 @@ if TYPE_CHECKING:
     import cattrs
 
 from bsg_async.models import (
-    Contact,
     ContactFieldType,
     ContactList,
+    FieldValues,
     HlrStatus,
     Page,
-    StoplistEntry,
     StoplistType,
 )
 
 __all__ = [
+    "JSON_ERRORS",
     "ShapeError",
     "converter",
     "loads",
@@ -43,14 +50,16 @@ T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 
 loads: Callable[[bytes], Any]
-try:  # orjson, when installed (the "fast" extra), decodes pages about twice as fast
-    import orjson
-
-    loads = orjson.loads
-    JSON_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
-except ImportError:  # pragma: no cover - exercised when orjson is absent
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - exercised by `nox -s tests_minimal`
+    ONE_PASS = False
     loads = json.loads
-    JSON_ERRORS = (json.JSONDecodeError, UnicodeDecodeError)
+    JSON_ERRORS: tuple[type[Exception], ...] = (json.JSONDecodeError, UnicodeDecodeError)
+else:
+    ONE_PASS = True
+    loads = msgspec.json.decode
+    JSON_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
 
 
 class ShapeError(ValueError):
@@ -125,14 +134,19 @@ def field_key(key: object) -> int | str:
     raise TypeError(f"expected a custom field id, got {key!r}")
 
 
-def _to_fields(value: object, _: object = None) -> Mapping[int | str, str | None]:
+def _to_fields(value: object, _: object = None) -> FieldValues:
     """Custom field values by id, from any of the shapes the API uses."""
+    if type(value) is dict:
+        fields = FieldValues()
+        for key, item in value.items():
+            fields[field_key(key)] = item if item is None or type(item) is str else _to_str(item)
+        return fields
     if value is None:
-        return {}
+        return FieldValues()
     if isinstance(value, Mapping):
-        return {field_key(key): _field_value(item) for key, item in value.items()}
+        return FieldValues({field_key(key): _field_value(item) for key, item in value.items()})
     if isinstance(value, list):
-        fields: dict[int | str, str | None] = {}
+        fields = FieldValues()
         for pair in value:
             if not isinstance(pair, Mapping) or "id" not in pair:
                 raise TypeError(f"expected {{'id', 'value'}} pairs in fields, got {pair!r}")
@@ -161,8 +175,7 @@ def configure_converter(conv: cattrs.Converter) -> None:
         return list_hook(value, ContactList)  # type: ignore[arg-type]
 
     conv.register_structure_hook(ContactList, structure_list)
-    fields_type = Mapping[int | str, str | None]
-    conv.register_structure_hook_func(lambda t: t == fields_type, _to_fields)
+    conv.register_structure_hook(FieldValues, _to_fields)
 
 
 def make_converter() -> cattrs.Converter:
@@ -178,8 +191,8 @@ def make_converter() -> cattrs.Converter:
 def converter() -> cattrs.Converter:
     """The SDK's one converter, built on first use.
 
-    The fast paths below serve most answers, so cattrs (about 17 ms of
-    import time) loads only when an unusual shape or another model needs it.
+    With msgspec, most answers never need it, so cattrs (about 17 ms of
+    import time) loads only when an unusual shape comes.
     """
     return make_converter()
 
@@ -188,165 +201,6 @@ def _format(exc: BaseException, _: type | None) -> str:
     if isinstance(exc, KeyError):
         return "required key missing"
     return str(exc) or type(exc).__name__
-
-
-# ------------------------------------------------------------ fast paths
-#
-# Hand-written readers for the models every page is made of. They accept the
-# common shapes only and raise on anything else; the callers then fall back
-# to the generic converter, which handles every documented shape and names
-# the bad key. Same results, about four times faster on the happy path.
-
-
-@functools.lru_cache(maxsize=4096)
-def _fast_datetime(value: str) -> datetime:
-    # Dates repeat across a page (a list's created_at in every contact).
-    return datetime.fromisoformat(value)
-
-
-def _fast_int(value: object) -> int:
-    if type(value) is int:
-        return value
-    raise TypeError(value)
-
-
-def _fast_optional_datetime(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if type(value) is str:
-        return _fast_datetime(value)
-    raise TypeError(value)
-
-
-def _fast_bool(value: object) -> bool:
-    if value is True or value is False:
-        return value
-    if value is None:
-        return False
-    if type(value) is int and value in {0, 1}:
-        return bool(value)
-    raise TypeError(value)
-
-
-def _fast_text(value: object) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    raise TypeError(value)
-
-
-_HLR = HlrStatus._value2member_map_
-
-
-def _hlr(value: object) -> HlrStatus:
-    found = _HLR.get(value)
-    return found if isinstance(found, HlrStatus) else HlrStatus(value)
-
-
-def _fast_list(row: Mapping[str, Any]) -> ContactList:
-    if "default" not in row and "is_default" in row:
-        raise TypeError("search shape")
-    items = row.get("items")
-    stopped = row.get("stop_list_count")
-    name = row["name"]
-    if type(name) is not str:
-        raise TypeError(name)
-    return ContactList(
-        id=_fast_int(row["id"]),
-        name=name,
-        description=_fast_text(row.get("description")),
-        default=_fast_bool(row.get("default")),
-        created_at=_fast_optional_datetime(row.get("created_at")),
-        items=None if items is None else _fast_int(items),
-        stop_list_count=None if stopped is None else _fast_int(stopped),
-    )
-
-
-def _fast_fields(value: object) -> Mapping[int | str, str | None]:
-    if type(value) is dict:
-        return {field_key(key): _fast_text(item) for key, item in value.items()}
-    if value == [] or value is None:
-        return {}
-    raise TypeError(value)
-
-
-_Memo = dict[object, tuple[Mapping[str, Any], ContactList]]
-
-
-def _fast_groups(groups: list[Any], memo: _Memo) -> tuple[ContactList, ...]:
-    lists = []
-    for group in groups:
-        # Every contact of a page embeds the same few lists: the frozen
-        # ContactList is built once per page and shared when the embedded
-        # object is equal (a C-level dict comparison) to the one it came from.
-        key = group.get("id")
-        cached = memo.get(key)
-        if cached is not None and cached[0] == group:
-            lists.append(cached[1])
-            continue
-        built = _fast_list(group)
-        memo[key] = (group, built)
-        lists.append(built)
-    return tuple(lists)
-
-
-def _fast_contact(row: Mapping[str, Any], memo: _Memo | None = None) -> Contact:
-    status = row.get("hlr_status")
-    groups = row.get("groups") or []
-    if type(groups) is not list:
-        raise TypeError(groups)
-    return Contact(
-        id=_fast_int(row["id"]),
-        phone=_fast_int(row["phone"]),
-        fields=_fast_fields(row.get("fields")),
-        created_at=_fast_optional_datetime(row.get("created_at")),
-        groups=_fast_groups(groups, {} if memo is None else memo),
-        hlr_status=None if status is None else _hlr(status),
-        hlr_last_check=_fast_optional_datetime(row.get("hlr_last_check")),
-    )
-
-
-def _fast_entry(row: Mapping[str, Any]) -> StoplistEntry:
-    rcs = row.get("rcs_stoplist")
-    return StoplistEntry(
-        id=_fast_int(row["id"]),
-        phone=_fast_int(row["phone"]),
-        created_at=_fast_optional_datetime(row.get("created_at")),
-        sms_stoplist=_fast_bool(row.get("sms_stoplist")),
-        viber_stoplist=_fast_bool(row.get("viber_stoplist")),
-        rcs_stoplist=None if rcs is None else _fast_bool(rcs),
-    )
-
-
-_FAST: dict[type, Callable[[Any], Any]] = {
-    Contact: _fast_contact,
-    ContactList: _fast_list,
-    StoplistEntry: _fast_entry,
-}
-
-
-def _structure_rows(rows: list[Any], cls: type[T], what: str) -> list[T]:
-    fast = _FAST.get(cls)
-    if cls is Contact:
-        # One memo per page: its contacts share the lists they embed.
-        fast = functools.partial(_fast_contact, memo={})
-    if fast is not None:
-        try:
-            return [fast(row) for row in rows]
-        except (TypeError, ValueError, KeyError, AttributeError):
-            pass  # an unusual shape: the generic path reads it or explains it
-    return structure(rows, list[cls], what)  # type: ignore[valid-type]
-
-
-def _structure_one(value: object, cls: type[T], what: str) -> T:
-    fast = _FAST.get(cls)
-    if fast is not None:
-        try:
-            result: T = fast(value)
-        except (TypeError, ValueError, KeyError, AttributeError):
-            pass
-        else:
-            return result
-    return structure(value, cls, what)
 
 
 def _explain(exc: Exception, what: str) -> str:
@@ -372,6 +226,106 @@ def structure(value: object, cls: type[T], what: str) -> T:
         raise ShapeError(_explain(exc, what)) from exc
 
 
+# ------------------------------------------------------------ readers
+#
+# Each reader takes the answer's bytes. The one-pass decoder runs first; on
+# a shape it does not accept, the generic path reads the same bytes again and
+# either succeeds (a quirk only the hooks know) or explains what is wrong.
+# Invalid JSON raises one of JSON_ERRORS.
+
+
+# Field keys seen, read once: a page's contacts share the same few field ids.
+_KEYS: dict[str, int | str] = {}
+_KEYS_MAX = 4096
+
+
+def _dec_hook(cls: type, value: object) -> object:
+    """Decode hook for FieldValues, the one type msgspec does not know."""
+    if cls is not FieldValues or type(value) is not dict:
+        # `[]`, pairs, or a wrong shape; also raises TypeError for other types.
+        return _to_fields(value)
+    fields = FieldValues()
+    keys = _KEYS
+    for key, item in value.items():
+        typed = keys.get(key)
+        if typed is None:
+            if len(keys) >= _KEYS_MAX:
+                keys.clear()
+            typed = keys[key] = field_key(key)
+        fields[typed] = item if item is None or type(item) is str else _to_str(item)
+    return fields
+
+
+def _decoder(data: object) -> Any:  # noqa: ANN401 - a msgspec Decoder of a made-up type
+    """A decoder of ``{"data": <data>, "total"?, "meta"?: {"page"?: {"total"?}}}``."""
+    page_meta = msgspec.defstruct("_PageMeta", [("total", int | None, None)])
+    meta = msgspec.defstruct("_Meta", [("page", page_meta | None, None)])
+    answer = msgspec.defstruct(
+        "_Answer", [("data", data), ("total", int | None, None), ("meta", meta | None, None)]
+    )
+    return msgspec.json.Decoder(answer, strict=False, dec_hook=_dec_hook)
+
+
+@functools.cache
+def _one_decoder(cls: type) -> Any:  # noqa: ANN401
+    return _decoder(cls)
+
+
+@functools.cache
+def _rows_decoder(cls: type) -> Any:  # noqa: ANN401
+    return _decoder(list[cls])  # type: ignore[valid-type]
+
+
+def _one_pass(content: bytes, cls: type, rows: bool) -> Any:  # noqa: ANN401
+    """The decoded answer, or None when the generic path must read it."""
+    if not ONE_PASS or (cls is ContactList and b'"is_default"' in content):
+        # The lists' search answers spell `default` as `is_default`.
+        return None
+    try:
+        return (_rows_decoder if rows else _one_decoder)(cls).decode(content)
+    except msgspec.ValidationError:
+        return None
+
+
+def read_data(content: bytes, cls: type[T]) -> T:
+    """Read ``{"data": {...}}`` as one ``cls``."""
+    answer = _one_pass(content, cls, rows=False)
+    if answer is not None:
+        data: T = answer.data
+        return data
+    return structure(_envelope(loads(content))["data"], cls, "$.data")
+
+
+def read_items(content: bytes, cls: type[T]) -> list[T]:
+    """Read ``{"data": [...]}`` (a list answer without paging) as ``cls`` items."""
+    answer = _one_pass(content, cls, rows=True)
+    if answer is not None:
+        items: list[T] = answer.data
+        return items
+    return _rows(_envelope(loads(content)), cls)
+
+
+def read_page(content: bytes, cls: type[T], offset: int) -> Page[T]:
+    """Read a list answer (``data`` plus ``total`` or ``meta.page.total``)."""
+    answer = _one_pass(content, cls, rows=True)
+    if answer is not None:
+        total = answer.total
+        where = "$.total"
+        if total is None and answer.meta is not None and answer.meta.page is not None:
+            total, where = answer.meta.page.total, "$.meta.page.total"
+        if total is not None:
+            return Page(items=tuple(answer.data), offset=offset, total=_check_total(total, where))
+    envelope = _envelope(loads(content))
+    return Page(items=tuple(_rows(envelope, cls)), offset=offset, total=read_total(envelope))
+
+
+def _rows(envelope: Mapping[str, Any], cls: type[T]) -> list[T]:
+    data = envelope["data"]
+    if not isinstance(data, list):
+        raise ShapeError(f"expected a list under 'data', got {_brief(data)}")
+    return structure(data, list[cls], "$.data")  # type: ignore[valid-type]
+
+
 def _envelope(body: object) -> Mapping[str, Any]:
     if not isinstance(body, Mapping) or "data" not in body:
         raise ShapeError(f"expected a JSON object with a 'data' key, got {_brief(body)}")
@@ -383,17 +337,10 @@ def _brief(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."  # noqa: PLR2004
 
 
-def read_data(body: object, cls: type[T]) -> T:
-    """Read ``{"data": {...}}`` as one ``cls``."""
-    return _structure_one(_envelope(body)["data"], cls, "$.data")
-
-
-def read_items(body: object, cls: type[T]) -> list[T]:
-    """Read ``{"data": [...]}`` (a list answer without paging) as ``cls`` items."""
-    data = _envelope(body)["data"]
-    if not isinstance(data, list):
-        raise ShapeError(f"expected a list under 'data', got {_brief(data)}")
-    return _structure_rows(data, cls, "$.data")
+def _check_total(total: int, where: str) -> int:
+    if total < 0:
+        raise ShapeError(f"expected a non-negative total, got {total} @ {where}")
+    return total
 
 
 def read_total(body: Mapping[str, Any]) -> int:
@@ -410,16 +357,4 @@ def read_total(body: Mapping[str, Any]) -> int:
         total = _to_int(raw)
     except TypeError as exc:
         raise ShapeError(f"{exc} @ {where}") from None
-    if total < 0:
-        raise ShapeError(f"expected a non-negative total, got {total} @ {where}")
-    return total
-
-
-def read_page(body: object, cls: type[T], offset: int) -> Page[T]:
-    """Read a list answer (``data`` plus ``total`` or ``meta.page.total``)."""
-    envelope = _envelope(body)
-    data = envelope["data"]
-    if not isinstance(data, list):
-        raise ShapeError(f"expected a list under 'data', got {_brief(data)}")
-    items = tuple(_structure_rows(data, cls, "$.data"))
-    return Page(items=items, offset=offset, total=read_total(envelope))
+    return _check_total(total, where)

@@ -20,6 +20,7 @@ __all__ = [
     "ContactField",
     "ContactFieldType",
     "ContactList",
+    "FieldValues",
     "HlrStatus",
     "NewContact",
     "Page",
@@ -62,6 +63,24 @@ def to_jsonable(value: object, *, iso: bool = False) -> Any:  # noqa: ANN401 - J
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_jsonable(item, iso=iso) for item in value]
     raise TypeError(f"to_jsonable does not know {type(value).__name__} objects")
+
+
+class FieldValues(dict[int | str, str | None]):
+    """A contact's custom field values by field id: a ``dict``.
+
+    Numeric ids are ``int`` keys; a key that is not a number (the seed pages
+    show ``additionalProp1``) stays the string the API sent. Its own type only
+    so that answers decode straight into it.
+    """
+
+    __slots__ = ()
+
+
+def field_values(value: Mapping[int | str, str | None] | None = None) -> FieldValues:
+    """``value`` as ``FieldValues`` (a copy unless it already is one)."""
+    if type(value) is FieldValues:
+        return value
+    return FieldValues(value or ())
 
 
 class _Jsonable:
@@ -155,7 +174,7 @@ class Contact(_Jsonable):
 
     id: int
     phone: int
-    fields: Mapping[int | str, str | None] = attrs.field(factory=dict, hash=False)
+    fields: FieldValues = attrs.field(factory=FieldValues, converter=field_values, hash=False)
     created_at: datetime | None = None
     groups: tuple[ContactList, ...] = ()
     hlr_status: HlrStatus | None = None

@@ -60,3 +60,8 @@ def contact_json(contact_id: int, **extra: object) -> dict[str, object]:
     }
     body.update(extra)
     return body
+
+
+def as_json(body: object) -> bytes:
+    """``body`` as the bytes of a JSON answer."""
+    return json.dumps(body).encode()

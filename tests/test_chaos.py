@@ -308,7 +308,7 @@ HOSTILE: list[tuple[str, httpx.Response, type[bsg_async.BSGError], str]] = [
         bsg_async.DecodeError,
         "text/html",
     ),
-    ("empty 200", httpx.Response(200), bsg_async.DecodeError, "'data' key"),
+    ("empty 200", httpx.Response(200), bsg_async.DecodeError, "answered an empty body"),
     (
         "phone as letters",
         httpx.Response(200, json={"data": [{"id": 1, "phone": "abc"}], "total": 1}),

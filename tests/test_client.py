@@ -151,7 +151,7 @@ async def test_html_502_is_a_typed_error(client: bsg_async.Client, api: respx.Mo
     [
         (b"<html>maintenance</html>", "non-JSON body"),
         (b'{"data": {"id": 1, "pho', "non-JSON body"),
-        (b"", "expected a JSON object with a 'data' key"),
+        (b"", "answered an empty body"),
         (b'{"data": {"id": 1, "phone": "letters"}}', "$.data.phone"),
         (b'{"message": "ok"}', "expected a JSON object with a 'data' key"),
     ],

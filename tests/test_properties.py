@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import bsg_async
 from bsg_async._converter import read_data, read_page
 from bsg_async.models import Contact, StoplistEntry
+from tests.helpers import as_json
 
 pytestmark = pytest.mark.anyio
 
@@ -177,7 +178,7 @@ def test_valid_contacts_round_trip(
             "hlr_last_check": None if checked is None else checked.strftime("%Y-%m-%d %H:%M:%S"),
         }
     }
-    contact = read_data(body, Contact)
+    contact = read_data(as_json(body), Contact)
     assert (contact_id, phone, values, created, checked, status) == (
         contact.id,
         contact.phone,
@@ -218,6 +219,6 @@ def test_valid_stoplist_pages_round_trip(
         ],
         "total": str(len(rows)) if total_as_text else len(rows),
     }
-    page = read_page(body, StoplistEntry, 0)
+    page = read_page(as_json(body), StoplistEntry, 0)
     assert rows == [(e.id, e.phone, e.sms_stoplist, e.viber_stoplist) for e in page.items]
     assert len(rows) == page.total

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bsg_async._converter import read_page
 from bsg_async._pagination import Paginator
@@ -46,7 +46,7 @@ class Requester(Protocol):
         method: str,
         path: str,
         *,
-        parse: Callable[[Any], T],
+        parse: Callable[[bytes], T],
         params: Params | None = None,
         json: object = None,
         idempotent: bool | None = None,

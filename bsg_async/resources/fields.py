@@ -20,7 +20,7 @@ DELETE_CHUNK = 30
 FIELD_TYPES = frozenset(t.value for t in ContactFieldType)
 
 
-def _read_fields(body: object) -> builtins.list[ContactField]:
+def _read_fields(body: bytes) -> builtins.list[ContactField]:
     return read_items(body, ContactField)
 
 

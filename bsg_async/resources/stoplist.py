@@ -30,7 +30,7 @@ SEARCH_FIELDS = frozenset({"id", "phone", "created_at", "type"})
 SORTS = frozenset({"id", "phone"})
 
 
-def _read_entries(body: object) -> builtins.list[StoplistEntry]:
+def _read_entries(body: bytes) -> builtins.list[StoplistEntry]:
     return read_items(body, StoplistEntry)
 
 
