@@ -5,7 +5,13 @@
 ...         print(contact.id, contact.phone)
 """
 
-from bsg_async._client import DEFAULT_BASE_URL, Client, InsecureTransportWarning
+from bsg_async._bulk import BulkIterator
+from bsg_async._client import (
+    DEFAULT_BASE_URL,
+    Client,
+    InsecureTransportWarning,
+    UnclosedClientWarning,
+)
 from bsg_async._clock import Clock
 from bsg_async._errors import (
     APIConnectionError,
@@ -14,15 +20,18 @@ from bsg_async._errors import (
     AuthenticationError,
     BadRequestError,
     BSGError,
+    BulkError,
     DecodeError,
     EventLoopError,
     InvalidRequestError,
+    MissingExtraError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
     UnprocessableEntityError,
 )
+from bsg_async._frames import Listing
 from bsg_async._pagination import Paginator
 from bsg_async._shared import CoordinationError, RedisCoordination
 from bsg_async._validate import parse_phone
@@ -31,6 +40,7 @@ from bsg_async.models import (
     ContactField,
     ContactFieldType,
     ContactList,
+    FieldValues,
     HlrStatus,
     NewContact,
     Page,
@@ -49,6 +59,8 @@ __all__ = [
     "AuthenticationError",
     "BSGError",
     "BadRequestError",
+    "BulkError",
+    "BulkIterator",
     "Client",
     "Clock",
     "ConcurrencyCappedWarning",
@@ -60,9 +72,12 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DecodeError",
     "EventLoopError",
+    "FieldValues",
     "HlrStatus",
     "InsecureTransportWarning",
     "InvalidRequestError",
+    "Listing",
+    "MissingExtraError",
     "NewContact",
     "NotFoundError",
     "Page",
@@ -73,6 +88,7 @@ __all__ = [
     "ServerError",
     "StoplistEntry",
     "StoplistType",
+    "UnclosedClientWarning",
     "UnprocessableEntityError",
     "__version__",
     "parse_phone",

@@ -12,14 +12,29 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Generic, NoReturn, TypeVar
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sized,
+)
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import anyio
 
+from bsg_async._errors import BulkError
+from bsg_async._frames import Table, require
+from bsg_async._progress import progress_bar
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
 __all__ = ["BulkIterator"]
 
-I = TypeVar("I")  # noqa: E741 - input item
 R = TypeVar("R")
 
 # Results per window, as a multiple of the concurrency.
@@ -33,35 +48,42 @@ class _Pending:
 _PENDING = _Pending()
 
 
-class BulkIterator(Generic[I, R]):
-    """Async iterator of ``func(item)`` for each input item, in input order.
+class BulkIterator(Generic[R]):
+    """The results of a bulk call (``get_many``, ``create_many``), in input order.
 
-    Args:
-        func: The call to make per item.
-        items: A sync or async iterable; consumed lazily.
-        concurrency: Most calls in flight at once.
-        return_exceptions: Yield an item's exception in its place instead of
-            raising it.
-        cancel_on_error: When raising, cancel calls still in flight (safe for
-            reads). When False, calls in flight finish first, and those that
-            succeeded after the failing item are on the error's ``completed``
-            mapping (index to result), so no outcome is lost.
+    ``async for result in client.contacts.get_many(ids)`` runs the calls,
+    ``concurrency`` at a time, and yields each result in the input's order;
+    ``await ....collect()`` returns them as a list and ``await ....to_pandas()``
+    as a DataFrame. Nothing is sent before iteration starts; ``aclose()`` (or
+    leaving the loop) stops it: no further input is read and nothing more is
+    sent.
 
-    Errors raised carry ``index``: the failing item's position in the input.
+    Without ``return_exceptions`` the first failure raises ``BulkError`` with
+    the item's ``index``, its ``cause`` and the later items that succeeded
+    anyway (``completed``). With it, a failed item's exception is yielded in
+    its place and the iterator's type says so (``BulkIterator[Contact |
+    Exception]``).
     """
 
     def __init__(
         self,
-        func: Callable[[I], Awaitable[R]],
-        items: Iterable[I] | AsyncIterable[I],
+        func: Callable[[Any], Awaitable[R]],
+        items: Iterable[Any] | AsyncIterable[Any],
         *,
         concurrency: int,
         return_exceptions: bool,
         cancel_on_error: bool,
+        item_type: type | None = None,
+        field_names: Callable[[], Awaitable[Mapping[int, str]]] | None = None,
+        what: str = "items",
     ) -> None:
         self._func = func
-        self._sync: Iterable[I] | None = None
-        self._async: AsyncIterator[I] | None = None
+        self._what = what
+        self._item_type = item_type
+        self._resolve_names = field_names
+        self._total = len(items) if isinstance(items, Sized) else None
+        self._sync: Iterable[Any] | None = None
+        self._async: AsyncIterator[Any] | None = None
         if isinstance(items, AsyncIterable):
             self._async = aiter(items)
         else:
@@ -74,14 +96,18 @@ class BulkIterator(Generic[I, R]):
         self._next_index = 0
         self._done = False
 
-    def __aiter__(self) -> BulkIterator[I, R]:
+    def __repr__(self) -> str:
+        size = "" if self._total is None else f" of {self._total}"
+        return f"<BulkIterator: {self._what}, {self._next_index} read{size}>"
+
+    def __aiter__(self) -> BulkIterator[R]:
         return self
 
-    async def _take(self) -> list[I]:
+    async def _take(self) -> list[Any]:
         if self._sync is not None:
             return list(itertools.islice(self._sync, self._window))
         assert self._async is not None  # noqa: S101
-        batch: list[I] = []
+        batch: list[Any] = []
         async for item in self._async:
             batch.append(item)
             if len(batch) >= self._window:
@@ -100,7 +126,7 @@ class BulkIterator(Generic[I, R]):
         scopes: dict[int, anyio.CancelScope] = {}
         failed_at: int | None = None
 
-        async def run(position: int, item: I, scope: anyio.CancelScope) -> None:
+        async def run(position: int, item: object, scope: anyio.CancelScope) -> None:
             nonlocal failed_at
             try:
                 with scope:
@@ -133,7 +159,7 @@ class BulkIterator(Generic[I, R]):
         if failed_at is not None:
             self._done = True  # no further input is read after a failure
 
-    async def __anext__(self) -> R | BaseException:
+    async def __anext__(self) -> R:
         while not self._ready:
             if self._done:
                 raise StopAsyncIteration
@@ -141,7 +167,8 @@ class BulkIterator(Generic[I, R]):
         index, result = self._ready.popleft()
         if isinstance(result, BaseException):
             if self._return_exceptions:
-                return result
+                # The caller asked for exceptions in place: R includes them.
+                return cast("R", result)
             self._raise(index, result)
         if isinstance(result, _Pending):
             # Cancelled because a later item failed first: raise that error.
@@ -152,20 +179,63 @@ class BulkIterator(Generic[I, R]):
         return result
 
     def _raise(self, index: int, error: BaseException) -> NoReturn:
-        completed = {
+        completed: dict[int, R] = {
             later: outcome
             for later, outcome in self._ready
             if later > index and not isinstance(outcome, (BaseException, _Pending))
         }
         self._ready.clear()
         self._done = True
-        error.index = index  # type: ignore[attr-defined]
-        error.completed = completed  # type: ignore[attr-defined]
-        raise error
+        if not isinstance(error, Exception):  # pragma: no cover - only Exceptions are caught
+            raise error
+        raise BulkError(index, error, completed) from error
 
-    async def collect(self) -> list[R | BaseException]:
-        """Run the whole input and return the results in input order."""
-        return [result async for result in self]
+    async def collect(self, *, progress: bool = False) -> list[R]:
+        """Run the whole input and return the results in input order.
+
+        Args:
+            progress: Show a progress bar (tqdm, the ``progress`` extra: a
+                widget in Jupyter, a bar in a terminal) with total, rate and
+                time left when the input has a length.
+        """
+        results: list[R] = []
+        with progress_bar(progress, total=self._total, desc=self._what, unit="item") as bar:
+            async for result in self:
+                results.append(result)
+                bar.update()
+        return results
+
+    async def to_pandas(self, *, field_names: bool = False, progress: bool = False) -> pd.DataFrame:
+        """The results as a pandas DataFrame, one row per input item, in input order.
+
+        Columns as in ``Paginator.to_pandas``. With ``return_exceptions`` a
+        failed item keeps its row: empty cells, and its error in an
+        ``error`` column.
+        """
+        require("pandas")
+        table = await self._table(field_names, progress)
+        frame: pd.DataFrame = table.to_pandas()
+        return frame
+
+    async def to_polars(self, *, field_names: bool = False, progress: bool = False) -> pl.DataFrame:
+        """The results as a polars DataFrame (see ``to_pandas``)."""
+        require("polars")
+        table = await self._table(field_names, progress)
+        frame: pl.DataFrame = table.to_polars()
+        return frame
+
+    async def _table(self, field_names: bool, progress: bool) -> Table:
+        if self._item_type is None:  # pragma: no cover - every public bulk call gives one
+            raise TypeError("these results have no table form")
+        names = None
+        if field_names and self._resolve_names is not None:
+            names = await self._resolve_names()
+        table = Table(self._item_type, names)
+        with progress_bar(progress, total=self._total, desc=self._what, unit="item") as bar:
+            async for result in self:
+                table.add(result)
+                bar.update()
+        return table
 
     async def aclose(self) -> None:
         """Stop early: no further input is read and nothing more is sent."""

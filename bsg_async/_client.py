@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from bsg_async._shared import RedisCoordination
     from bsg_async.resources._base import Params
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "InsecureTransportWarning"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "InsecureTransportWarning", "UnclosedClientWarning"]
 
 T = TypeVar("T")
 
@@ -88,6 +88,42 @@ logger = logging.getLogger("bsg_async")
 
 class InsecureTransportWarning(UserWarning):
     """The API key would travel unencrypted to a host that is not loopback."""
+
+
+class UnclosedClientWarning(UserWarning):
+    """A client that had opened connections was dropped without ``aclose()``.
+
+    Its connections are closed for it (on the event loop it ran in), but a
+    client should be closed by the code that made it: ``async with Client()``
+    or ``await client.aclose()``. In a notebook, re-running the cell that
+    makes a client is the usual cause.
+    """
+
+
+# Closing tasks started for dropped clients, kept until they end.
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _close_dropped(loop: object, http: httpx.AsyncClient) -> None:
+    """Close a dropped client's connections on the loop (or trio run) that owns them."""
+    if isinstance(loop, asyncio.AbstractEventLoop):
+        if loop.is_closed():
+            return
+
+        def start() -> None:
+            task = loop.create_task(http.aclose())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
+        loop.call_soon_threadsafe(start)
+        return
+    import trio  # noqa: PLC0415 - only a trio run binds a TrioToken
+
+    if isinstance(loop, trio.lowlevel.TrioToken):
+        try:
+            loop.run_sync_soon(lambda: trio.lowlevel.spawn_system_task(http.aclose))
+        except trio.RunFinishedError:
+            return
 
 
 def _is_loopback(host: str) -> bool:
@@ -417,6 +453,7 @@ class Client:
         )
         self._lifecycle = _Lifecycle()
         self._owner = True
+        self._parent: Client | None = None
         # aiohttp and redis-py run on asyncio only: checked on the first request.
         self._needs_asyncio = (http_backend == "aiohttp" and transport is None) or (
             shared is not None
@@ -466,6 +503,7 @@ class Client:
         view = copy.copy(self)
         view._options = options  # noqa: SLF001 - a copy of this very class
         view._owner = False  # noqa: SLF001
+        view._parent = self  # noqa: SLF001 - the owner lives as long as its views
         view._bind_resources()  # noqa: SLF001
         return view
 
@@ -488,6 +526,23 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(base_url={str(self.base_url)!r}, api_key=<redacted>)"
+
+    def __del__(self) -> None:
+        # Only the owner of connections that were used and never closed acts.
+        if not getattr(self, "_owner", False) or self._http.is_closed:
+            return
+        loop = self._lifecycle.loop
+        if loop is None:
+            return  # never sent anything: nothing is open
+        warnings.warn(
+            f"{self!r} was dropped without being closed; its connections are closed now."
+            " Close a client with `async with bsg_async.Client() as client:` or"
+            " `await client.aclose()` (in a notebook: before re-running the cell that"
+            " creates it)",
+            UnclosedClientWarning,
+            stacklevel=2,
+        )
+        _close_dropped(loop, self._http)
 
     @property
     def timeout(self) -> httpx.Timeout:

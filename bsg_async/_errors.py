@@ -5,6 +5,8 @@
     BSGError
     ├── InvalidRequestError (also ValueError)   bad arguments, nothing was sent
     ├── EventLoopError (also RuntimeError)      client used from a second event loop
+    ├── MissingExtraError (also ImportError)    an optional feature's package is absent
+    ├── BulkError                               an item of get_many/create_many failed
     ├── APIConnectionError                      no usable answer from the server
     │   └── APITimeoutError
     ├── DecodeError                             an answer that is not the JSON promised
@@ -25,10 +27,14 @@ failed, so the caller knows to check before sending it again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import httpx
+
+R = TypeVar("R")
 
 __all__ = [
     "APIConnectionError",
@@ -37,9 +43,11 @@ __all__ = [
     "AuthenticationError",
     "BSGError",
     "BadRequestError",
+    "BulkError",
     "DecodeError",
     "EventLoopError",
     "InvalidRequestError",
+    "MissingExtraError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -76,6 +84,49 @@ class EventLoopError(BSGError, RuntimeError):
     Its connections belong to that first loop (``asyncio.run`` closes it at
     the end). Nothing was sent.
     """
+
+
+class MissingExtraError(BSGError, ImportError):
+    """An optional feature needs a package that is not installed.
+
+    The message names the extra that installs it, e.g.
+    ``pip install "bsg-async[pandas]"``.
+    """
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(
+            f'{feature} needs {package}, which is not installed: pip install "bsg-async[{extra}]"',
+            name=package,
+        )
+        self.extra = extra
+
+
+class BulkError(BSGError, Generic[R]):
+    """One item of a bulk call (``get_many``, ``create_many``) failed.
+
+    Raised when ``return_exceptions`` is False, after the results of the
+    items before it were handed out.
+
+    Attributes:
+        index: The failing item's position in the input (from 0).
+        cause: The item's own error (also the ``__cause__``), e.g. a
+            ``NotFoundError``.
+        completed: Items after the failing one that succeeded anyway, by
+            position: ``create_many`` lets creates already in flight finish
+            and lists the ones that were made here; ``get_many`` cancels
+            reads in flight and lists those that had already arrived.
+    """
+
+    def __init__(self, index: int, cause: Exception, completed: Mapping[int, R]) -> None:
+        message = f"item {index} of the input failed: {cause}"
+        if completed:
+            message += f" ({len(completed)} later items succeeded, see .completed)"
+        super().__init__(message)
+        self.index = index
+        self.cause = cause
+        self.completed = completed
+        self.retries_taken = getattr(cause, "retries_taken", 0)
+        self.may_have_been_applied = getattr(cause, "may_have_been_applied", False)
 
 
 class APIConnectionError(BSGError):

@@ -10,19 +10,24 @@ always ends.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 
 from bsg_async._errors import BSGError
+from bsg_async._frames import Table, require
+from bsg_async._progress import progress_bar, set_total
 from bsg_async._validate import MIN_PAGE_SIZE
 from bsg_async.models import Page
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
     from types import TracebackType
 
+    import pandas as pd
+    import polars as pl
     from anyio.abc import TaskGroup
 
 __all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "PageStream", "Paginator"]
@@ -61,12 +66,16 @@ class Paginator(Generic[T]):
         offset: int,
         limit: int | None,
         prefetch: int = 1,
+        item_type: type[T] | None = None,
+        field_names: Callable[[], Awaitable[Mapping[int, str]]] | None = None,
     ) -> None:
         self._fetch = fetch
         self.page_size = page_size
         self.offset = offset
         self.limit = limit
         self.prefetch = prefetch
+        self.item_type = item_type
+        self._resolve_names = field_names
 
     def __repr__(self) -> str:
         return (
@@ -93,12 +102,69 @@ class Paginator(Generic[T]):
         """Iterate over every item, page after page."""
         return ItemIterator(PageIterator(self))
 
-    async def collect(self) -> list[T]:
-        """Fetch every page and return all items in one list."""
+    async def collect(self, *, progress: bool = False) -> list[T]:
+        """Fetch every page and return all items in one list.
+
+        Args:
+            progress: Show a progress bar (tqdm, the ``progress`` extra: a
+                widget in Jupyter, a bar in a terminal) sized by the first
+                page's ``total``, with rate and time left.
+        """
         items: list[T] = []
-        async for page in self.pages():
-            items.extend(page.items)
+        async with contextlib.aclosing(self._pages_counted(progress)) as pages:
+            async for page in pages:
+                items.extend(page.items)
         return items
+
+    async def to_pandas(self, *, field_names: bool = False, progress: bool = False) -> pd.DataFrame:
+        """Every item as a row of a pandas DataFrame (the ``pandas`` extra).
+
+        The table is built from pages as they arrive, column by column: no
+        list of models is kept. Attributes become typed columns (nullable
+        ``Int64`` ids, ``datetime64`` times, enums as strings). A contact's
+        lists are one ``lists`` column of list ids, and each custom field a
+        string column named by its id, or by its name with
+        ``field_names=True`` (one extra request for the fields). An empty
+        result has the same columns and dtypes.
+
+        Args:
+            field_names: Name custom field columns by the fields' names.
+            progress: Show a progress bar (see ``collect``).
+        """
+        require("pandas")
+        table = await self._table(field_names, progress)
+        frame: pd.DataFrame = table.to_pandas()
+        return frame
+
+    async def to_polars(self, *, field_names: bool = False, progress: bool = False) -> pl.DataFrame:
+        """Every item as a row of a polars DataFrame (the ``polars`` extra; see ``to_pandas``)."""
+        require("polars")
+        table = await self._table(field_names, progress)
+        frame: pl.DataFrame = table.to_polars()
+        return frame
+
+    async def _table(self, field_names: bool, progress: bool) -> Table:
+        if self.item_type is None:
+            raise TypeError("this paginator was made without an item_type: no table form")
+        names = None
+        if field_names and self._resolve_names is not None:
+            names = await self._resolve_names()
+        table = Table(self.item_type, names)
+        async with contextlib.aclosing(self._pages_counted(progress)) as pages:
+            async for page in pages:
+                for item in page.items:
+                    table.add(item)
+        return table
+
+    async def _pages_counted(self, progress: bool) -> AsyncGenerator[Page[T], None]:
+        """The pages, counted on a progress bar when ``progress``."""
+        what = "items" if self.item_type is None else self.item_type.__name__
+        with progress_bar(progress, total=None, desc=what, unit="item") as bar:
+            async for page in self.pages():
+                left = max(0, page.total - self.offset)
+                set_total(bar, left if self.limit is None else min(left, self.limit))
+                bar.update(len(page.items))
+                yield page
 
 
 class PageIterator(Generic[T]):

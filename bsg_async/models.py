@@ -8,6 +8,7 @@ leaves out are ``None`` unless a field says otherwise.
 from __future__ import annotations
 
 import enum
+import html
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -169,7 +170,8 @@ class Contact(_Jsonable):
     Attributes:
         fields: Custom field values by field id (empty when it has none). A
             key that is not a number is kept as the string the API sent.
-        groups: The lists the contact belongs to.
+        groups: The lists the contact belongs to (the API's name; ``lists``
+            is the same).
     """
 
     id: int
@@ -179,6 +181,11 @@ class Contact(_Jsonable):
     groups: tuple[ContactList, ...] = ()
     hlr_status: HlrStatus | None = None
     hlr_last_check: datetime | None = None
+
+    @property
+    def lists(self) -> tuple[ContactList, ...]:
+        """The lists the contact belongs to (``groups`` in the API's words)."""
+        return self.groups
 
 
 @attrs.frozen(kw_only=True)
@@ -220,7 +227,11 @@ class NewContact(_Jsonable):
     fields: Mapping[int, str] = attrs.field(factory=dict, hash=False)
 
 
-@attrs.frozen(kw_only=True)
+# Rows a page shows in a notebook.
+_HTML_ROWS = 10
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class Page(_Jsonable, Generic[T]):
     """One page of a list endpoint.
 
@@ -233,3 +244,30 @@ class Page(_Jsonable, Generic[T]):
     items: tuple[T, ...]
     offset: int
     total: int
+
+    def __repr__(self) -> str:
+        kinds = sorted({type(item).__name__ for item in self.items})
+        what = f"{len(self.items)} {'/'.join(kinds) or 'items'}"
+        end = self.offset + len(self.items)
+        return f"<Page {self.offset}-{end} of {self.total}: {what}>"
+
+    def _repr_html_(self) -> str:
+        """A table of the first rows, for notebooks."""
+        rows = [to_jsonable(item) for item in self.items[:_HTML_ROWS]]
+        names = list(rows[0]) if rows and isinstance(rows[0], dict) else ["item"]
+        head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(row.get(name) if isinstance(row, dict) else row))}</td>"
+                for name in names
+            )
+            + "</tr>"
+            for row in rows
+        )
+        more = len(self.items) - len(rows)
+        tail = f"<p>... and {more} more on this page</p>" if more > 0 else ""
+        return (
+            f"<p>{html.escape(repr(self))}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{tail}"
+        )

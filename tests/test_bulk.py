@@ -114,10 +114,14 @@ async def test_get_many_raises_first_error_with_index(
     counter = InFlight(missing={30}, target=4)
     api.get(path__regex=r"/contacts/\d+").mock(side_effect=counter)
     seen: list[int] = []
-    with pytest.raises(bsg_async.NotFoundError) as info:
+    with pytest.raises(bsg_async.BulkError) as info:
         async for contact in client.contacts.get_many(range(1, 1001), concurrency=4):
             seen.append(contact.id)
-    assert 29 == info.value.index  # type: ignore[attr-defined]
+    assert 29 == info.value.index
+    assert isinstance(info.value.cause, bsg_async.NotFoundError)
+    assert info.value.cause is info.value.__cause__
+    assert {} == info.value.completed
+    assert "item 29 of the input failed: GET /api/contacts/30 -> 422" in str(info.value)
     assert list(range(1, 30)) == seen
     assert counter.calls < 100  # the rest of the input was never sent
 
@@ -212,14 +216,16 @@ async def test_create_many_failure_keeps_finished_creates(
 
     route = api.post("/contacts").mock(side_effect=answer)
     seen: list[int] = []
-    with pytest.raises(bsg_async.UnprocessableEntityError) as info:
+    with pytest.raises(bsg_async.BulkError) as info:
         async for contact in client.contacts.create_many(
             [{"phone": 61401629750 + i} for i in range(100)], concurrency=4
         ):
             seen.append(contact.phone)
-    completed = info.value.completed  # type: ignore[attr-defined]
-    assert (2, [61401629750, 61401629751]) == (info.value.index, seen)  # type: ignore[attr-defined]
-    assert {3: 61401629753} == {i: c.phone for i, c in completed.items()}
+    error: bsg_async.BulkError[bsg_async.Contact] = info.value
+    assert isinstance(error.cause, bsg_async.UnprocessableEntityError)
+    assert (2, [61401629750, 61401629751]) == (error.index, seen)
+    assert {3: 61401629753} == {i: c.phone for i, c in error.completed.items()}
+    assert "(1 later items succeeded, see .completed)" in str(error)
     assert 4 == route.call_count
 
 

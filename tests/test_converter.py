@@ -12,7 +12,6 @@ from bsg_async._converter import ShapeError, read_data, read_page
 from bsg_async.models import Contact, ContactList, FieldValues, HlrStatus, Page, StoplistEntry
 from tests.helpers import as_json
 
-
 # Without msgspec (`nox -s tests_minimal`) only the generic path exists.
 PATHS = ["one-pass", "generic"] if _converter.ONE_PASS else ["generic"]
 

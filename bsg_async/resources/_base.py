@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from bsg_async._converter import read_page
+from bsg_async._converter import read_items, read_page
 from bsg_async._pagination import Paginator
 from bsg_async._validate import (
     check_concurrency,
@@ -16,10 +16,12 @@ from bsg_async._validate import (
     check_prefetch,
     check_sort,
 )
+from bsg_async.models import Contact, ContactField
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 
+    from bsg_async._bulk import BulkIterator
     from bsg_async.models import Page
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
 
 T = TypeVar("T")
 V = TypeVar("V")
+R = TypeVar("R")
 
 Params = list[tuple[str, "str | int | float | bool | None"]]
 
@@ -126,6 +129,40 @@ class Resource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} resource>"
 
+    async def _field_names(self) -> Mapping[int, str]:
+        """Custom field id -> name, read once per table (``field_names=True``)."""
+        fields = await self._request(
+            "GET", "/contacts/fields", parse=lambda body: read_items(body, ContactField)
+        )
+        return {field.id: field.name for field in fields}
+
+    def _bulk(
+        self,
+        kind: type[BulkIterator[R]],
+        func: Callable[[Any], Awaitable[Any]],
+        items: Iterable[Any] | AsyncIterable[Any],
+        concurrency: int,
+        what: str,
+        *,
+        exceptions: bool = False,
+        finish_in_flight: bool = False,
+    ) -> BulkIterator[R]:
+        """A bulk call's iterator of contacts, typed by ``kind`` (with exceptions or not).
+
+        ``finish_in_flight``: on a failure, let calls in flight finish (writes)
+        instead of cancelling them (reads).
+        """
+        return kind(
+            func,
+            items,
+            concurrency=concurrency,
+            return_exceptions=exceptions,
+            cancel_on_error=not finish_in_flight,
+            item_type=Contact,
+            field_names=self._field_names,
+            what=what,
+        )
+
     def _paginate(
         self,
         path: str,
@@ -149,7 +186,15 @@ class Resource:
                 "GET", path, params=query, parse=lambda body: read_page(body, cls, at)
             )
 
-        return Paginator(fetch, page_size=size, offset=start, limit=cap, prefetch=window)
+        return Paginator(
+            fetch,
+            page_size=size,
+            offset=start,
+            limit=cap,
+            prefetch=window,
+            item_type=cls,
+            field_names=self._field_names,
+        )
 
     def _search(
         self,

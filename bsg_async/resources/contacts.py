@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Literal, overload
 
 from bsg_async._bulk import BulkIterator
@@ -301,7 +301,7 @@ class Contacts(Resource):
         *,
         concurrency: int = ...,
         return_exceptions: Literal[False] = ...,
-    ) -> AsyncIterator[Contact]: ...
+    ) -> BulkIterator[Contact]: ...
 
     @overload
     def get_many(
@@ -310,7 +310,7 @@ class Contacts(Resource):
         *,
         concurrency: int = ...,
         return_exceptions: Literal[True],
-    ) -> AsyncIterator[Contact | Exception]: ...
+    ) -> BulkIterator[Contact | Exception]: ...
 
     def get_many(
         self,
@@ -318,7 +318,7 @@ class Contacts(Resource):
         *,
         concurrency: int = DEFAULT_BULK_CONCURRENCY,
         return_exceptions: bool = False,
-    ) -> AsyncIterator[Contact] | AsyncIterator[Contact | Exception]:
+    ) -> BulkIterator[Contact] | BulkIterator[Contact | Exception]:
         """Fetch many contacts concurrently, yielding them in input order.
 
         ``ids`` is read lazily (a generator of a million ids is fine). At most
@@ -332,18 +332,20 @@ class Contacts(Resource):
             return_exceptions: Yield a failed item's exception in its place
                 (e.g. NotFoundError) instead of raising it.
 
+        Returns:
+            A ``BulkIterator``: ``async for``, ``.collect()``, ``.to_pandas()``.
+
         Raises:
-            BSGError: Without ``return_exceptions``, the first failure, after
-                the requests in flight were cancelled; ``err.index`` is its
-                position in ``ids``.
+            BulkError: Without ``return_exceptions``, the first failure, after
+                the requests in flight were cancelled: ``err.index`` is its
+                position in ``ids``, ``err.cause`` the item's error.
         """
-        return BulkIterator(  # type: ignore[return-value]
-            self.get,
-            ids,
-            concurrency=self._bulk_concurrency(concurrency, "get_many"),
-            return_exceptions=return_exceptions,
-            cancel_on_error=True,
-        )
+        width = self._bulk_concurrency(concurrency, "get_many")
+        if return_exceptions:
+            return self._bulk(
+                BulkIterator[Contact | Exception], self.get, ids, width, "get_many", exceptions=True
+            )
+        return self._bulk(BulkIterator[Contact], self.get, ids, width, "get_many")
 
     @overload
     def create_many(
@@ -353,7 +355,7 @@ class Contacts(Resource):
         *,
         concurrency: int = ...,
         return_exceptions: Literal[False] = ...,
-    ) -> AsyncIterator[Contact]: ...
+    ) -> BulkIterator[Contact]: ...
 
     @overload
     def create_many(
@@ -363,7 +365,7 @@ class Contacts(Resource):
         *,
         concurrency: int = ...,
         return_exceptions: Literal[True],
-    ) -> AsyncIterator[Contact | Exception]: ...
+    ) -> BulkIterator[Contact | Exception]: ...
 
     def create_many(
         self,
@@ -372,7 +374,7 @@ class Contacts(Resource):
         *,
         concurrency: int = DEFAULT_BULK_CONCURRENCY,
         return_exceptions: bool = False,
-    ) -> AsyncIterator[Contact] | AsyncIterator[Contact | Exception]:
+    ) -> BulkIterator[Contact] | BulkIterator[Contact | Exception]:
         """Create many contacts concurrently, yielding results in input order.
 
         Each input is a ``NewContact`` or a mapping with ``phone`` and
@@ -385,18 +387,30 @@ class Contacts(Resource):
             return_exceptions: Yield a failed item's exception in its place
                 (e.g. a duplicate phone) instead of raising it.
 
+        Returns:
+            A ``BulkIterator``: ``async for``, ``.collect()``, ``.to_pandas()``.
+
         Raises:
-            BSGError: Without ``return_exceptions``, the first failure. Creates
-                already in flight are not cancelled (that would leave their
-                outcome unknown); they finish, and those that succeeded after
-                the failing item are on ``err.completed`` (index to Contact).
+            BulkError: Without ``return_exceptions``, the first failure
+                (``err.index``, ``err.cause``). Creates already in flight are
+                not cancelled (that would leave their outcome unknown); they
+                finish, and those that succeeded after the failing item are
+                on ``err.completed`` (index to Contact).
         """
-        return BulkIterator(  # type: ignore[return-value]
-            self._create_one,
-            contacts,
-            concurrency=self._bulk_concurrency(concurrency, "create_many"),
-            return_exceptions=return_exceptions,
-            cancel_on_error=False,
+        width = self._bulk_concurrency(concurrency, "create_many")
+        create = self._create_one
+        if return_exceptions:
+            return self._bulk(
+                BulkIterator[Contact | Exception],
+                create,
+                contacts,
+                width,
+                "create_many",
+                exceptions=True,
+                finish_in_flight=True,
+            )
+        return self._bulk(
+            BulkIterator[Contact], create, contacts, width, "create_many", finish_in_flight=True
         )
 
     async def _create_one(self, item: NewContact | Mapping[str, object]) -> Contact:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bsg_async._converter import read_data, read_items
 from bsg_async._errors import InvalidRequestError
+from bsg_async._frames import Listing
 from bsg_async._validate import check_bool, check_choice, check_id, check_ids, check_text
 from bsg_async.models import ContactField, ContactFieldType
 from bsg_async.resources._base import Resource, chunked, ignore_body
@@ -27,9 +28,16 @@ def _read_fields(body: bytes) -> builtins.list[ContactField]:
 class Fields(Resource):
     """Custom fields that contacts carry values for."""
 
-    async def list(self) -> builtins.list[ContactField]:
-        """Every custom field of the account (the API does not page them)."""
-        return await self._request("GET", "/contacts/fields", parse=_read_fields)
+    def list(self) -> Listing[ContactField]:
+        """Every custom field of the account (the API does not page them).
+
+        ``await`` it for a list, or ``await client.fields.list().to_pandas()``.
+        """
+
+        async def fetch() -> builtins.list[ContactField]:
+            return await self._request("GET", "/contacts/fields", parse=_read_fields)
+
+        return Listing(fetch, ContactField)
 
     async def create(
         self,

@@ -1,0 +1,84 @@
+"""Progress bars for long calls, through tqdm (the ``progress`` extra).
+
+``tqdm.auto`` draws a widget in Jupyter and a text bar in a terminal, with the
+total, the rate and the time left. Without ``progress=True`` nothing is drawn
+and tqdm is not imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from bsg_async._errors import MissingExtraError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["Bar", "progress_bar"]
+
+
+class Bar(Protocol):
+    """What the SDK calls on a progress bar."""
+
+    total: float | None
+
+    def update(self, n: float = 1) -> bool | None:
+        """Count ``n`` more items done."""
+
+    def refresh(self) -> None:
+        """Redraw (after ``total`` changed)."""
+
+    def close(self) -> None:
+        """Finish the bar."""
+
+
+class _NoBar:
+    """The bar when progress is off: does nothing."""
+
+    total: float | None = None
+
+    def update(self, n: float = 1) -> None:
+        """Nothing to count."""
+
+    def refresh(self) -> None:
+        """Nothing to draw."""
+
+    def close(self) -> None:
+        """Nothing to finish."""
+
+
+class _Scope:
+    """``with progress_bar(...) as bar``: the bar is closed however the block ends."""
+
+    def __init__(self, bar: Bar) -> None:
+        self.bar = bar
+
+    def __enter__(self) -> Bar:
+        return self.bar
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.bar.close()
+
+
+def progress_bar(enabled: bool, *, total: int | None, desc: str, unit: str) -> _Scope:
+    """A tqdm bar when ``enabled`` (``total`` None: counts without an end)."""
+    if not enabled:
+        return _Scope(_NoBar())
+    try:
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only when asked for
+    except ImportError:
+        raise MissingExtraError("progress=True", "tqdm", "progress") from None
+    bar: Bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
+    return _Scope(bar)
+
+
+def set_total(bar: Bar, total: int) -> None:
+    """Tell the bar its end once it is known (the first page's ``total``)."""
+    if bar.total != total:
+        bar.total = total
+        bar.refresh()

@@ -1,0 +1,242 @@
+"""Where users work: DataFrames, progress bars, typed bulk results, notebook comfort.
+
+Over real loopback sockets against the served emulator, on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+
+import anyio
+import pandas as pd
+import polars as pl
+import pytest
+
+import bsg_async
+from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG
+
+pytestmark = pytest.mark.anyio
+
+CONTACTS = 40
+PANDAS_DTYPES = {
+    "id": "Int64",
+    "phone": "Int64",
+    "created_at": "datetime64[ns]",
+    "lists": "object",
+    "hlr_status": "string",
+    "hlr_last_check": "datetime64[ns]",
+}
+
+
+@pytest.fixture
+def served() -> Iterator[EmulatorServer]:
+    with FakeBSG(seed_contacts=CONTACTS, seed=5).serve() as running:
+        yield running
+
+
+@pytest.fixture
+async def client(served: EmulatorServer) -> AsyncIterator[bsg_async.Client]:
+    async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url) as c:
+        yield c
+
+
+async def _add_city(client: bsg_async.Client) -> tuple[int, int, list[bsg_async.Contact]]:
+    """A second custom field, set on the first three contacts; (name id, city id, contacts)."""
+    name_field = (await client.fields.list())[0]
+    city = await client.fields.create(name="City", type="text")
+    contacts = await client.contacts.list().collect()
+    for contact in contacts[:3]:
+        await client.contacts.update(
+            contact.id, phone=contact.phone, fields={city.id: f"Town {contact.id}"}
+        )
+    return name_field.id, city.id, await client.contacts.list().collect()
+
+
+async def test_contacts_to_pandas_rows_columns_dtypes(client: bsg_async.Client) -> None:
+    """One row per contact; typed columns; one column per custom field, by id."""
+    name_id, city_id, contacts = await _add_city(client)
+    frame = await client.contacts.list(page_size=15).to_pandas()
+    assert (CONTACTS, 8) == frame.shape
+    expected = {**PANDAS_DTYPES, str(name_id): "string", str(city_id): "string"}
+    assert expected == {name: str(dtype) for name, dtype in frame.dtypes.items()}
+    assert [c.id for c in contacts] == frame["id"].tolist()
+    assert [c.phone for c in contacts] == frame["phone"].tolist()
+    assert [[g.id for g in c.groups] for c in contacts] == frame["lists"].tolist()
+    assert [c.fields[name_id] for c in contacts] == frame[str(name_id)].tolist()
+    towns = [f"Town {c.id}" for c in contacts[:3]]
+    assert towns == frame[str(city_id)].iloc[:3].tolist()
+    assert 3 == frame[str(city_id)].notna().sum()
+    assert contacts[0].created_at == frame["created_at"].iloc[0].to_pydatetime()
+
+
+async def test_field_names_name_the_columns(client: bsg_async.Client) -> None:
+    """field_names=True: custom field columns carry the fields' names."""
+    await _add_city(client)
+    frame = await client.contacts.list().to_pandas(field_names=True)
+    assert [*PANDAS_DTYPES, "Name", "City"] == list(frame.columns)
+
+
+async def test_empty_result_keeps_columns_and_dtypes(client: bsg_async.Client) -> None:
+    """A search with no match gives the same columns and dtypes, zero rows."""
+    frame = await client.contacts.search(field="phone", operator="=", value=100000000).to_pandas()
+    assert (0, len(PANDAS_DTYPES)) == frame.shape
+    assert PANDAS_DTYPES == {name: str(dtype) for name, dtype in frame.dtypes.items()}
+    polars = await client.contacts.search(field="phone", operator="=", value=100000000).to_polars()
+    assert (0, len(PANDAS_DTYPES)) == polars.shape
+    assert pl.List(pl.Int64) == polars.schema["lists"]
+
+
+async def test_to_polars_schema_and_values(client: bsg_async.Client) -> None:
+    """polars: Int64 ids, Datetime times, a List(Int64) of list ids, String fields."""
+    contacts = await client.contacts.list().collect()
+    frame = await client.contacts.list().to_polars()
+    name_id = next(iter(contacts[0].fields))
+    assert {
+        "id": pl.Int64,
+        "phone": pl.Int64,
+        "created_at": pl.Datetime("us"),
+        "lists": pl.List(pl.Int64),
+        "hlr_status": pl.String,
+        "hlr_last_check": pl.Datetime("us"),
+        str(name_id): pl.String,
+    } == dict(frame.schema)
+    assert [c.id for c in contacts] == frame["id"].to_list()
+    assert [[g.id for g in c.groups] for c in contacts] == frame["lists"].to_list()
+
+
+async def test_every_listing_has_a_table(client: bsg_async.Client) -> None:
+    """Lists, fields, the stop list, their searches and get_many all give DataFrames."""
+    contacts = await client.contacts.list(limit=5).collect()
+    await client.stoplist.add([contacts[0].phone, contacts[1].phone], types=["sms"])
+    lists = await client.lists.list().to_pandas()
+    assert ["id", "name", "description", "default", "created_at", "items", "stop_list_count"] == (
+        list(lists.columns)
+    )
+    assert [CONTACTS] == lists["items"].tolist()
+    assert "boolean" == str(lists["default"].dtype)
+    fields = await client.fields.list().to_pandas()
+    assert ["Name"] == fields["name"].tolist()
+    assert ["text"] == fields["type"].tolist()
+    stopped = await client.stoplist.list().to_pandas()
+    assert [contacts[0].phone, contacts[1].phone] == sorted(stopped["phone"].tolist())
+    assert [True, True] == stopped["sms_stoplist"].tolist()
+    found = await client.lists.search(field="name", operator="like", value="Seeded").to_polars()
+    assert 1 == found.height
+    many = await client.contacts.get_many([c.id for c in contacts[:3]]).to_pandas()
+    assert [c.id for c in contacts[:3]] == many["id"].tolist()
+
+
+async def test_get_many_with_exceptions_keeps_a_row_per_input(client: bsg_async.Client) -> None:
+    """A failed item keeps its row: empty cells and its error in an ``error`` column."""
+    first = (await client.contacts.list(limit=1).collect())[0]
+    frame = await client.contacts.get_many(
+        [first.id, 999, first.id], return_exceptions=True
+    ).to_pandas()
+    assert [first.id, None, first.id] == [None if pd.isna(v) else v for v in frame["id"]]
+    errors = frame["error"].tolist()
+    assert pd.isna(errors[0])
+    assert errors[1].startswith("NotFoundError: GET /api/contacts/999 -> 422")
+
+
+async def test_progress_bar_counts_to_the_total(
+    client: bsg_async.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """progress=True draws a tqdm bar that ends at the total, for pages and bulk calls."""
+    items = await client.contacts.list(page_size=15).collect(progress=True)
+    assert CONTACTS == len(items)
+    assert f"{CONTACTS}/{CONTACTS}" in capsys.readouterr().err
+    frame = await client.contacts.list(limit=20, page_size=15).to_pandas(progress=True)
+    assert 20 == len(frame)
+    assert "20/20" in capsys.readouterr().err
+    ids = [c.id for c in items[:7]]
+    fetched = await client.contacts.get_many(ids).collect(progress=True)
+    assert ids == [c.id for c in fetched]
+    assert "7/7" in capsys.readouterr().err
+
+
+async def test_missing_extras_fail_before_sending(
+    served: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pandas, polars or tqdm: MissingExtraError naming the extra; nothing sent."""
+    for module in ("pandas", "polars", "tqdm.auto"):
+        monkeypatch.setitem(sys.modules, module, None)
+    async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url) as client:
+        with pytest.raises(bsg_async.MissingExtraError, match=r'pip install "bsg-async\[pandas\]"'):
+            await client.contacts.list().to_pandas()
+        with pytest.raises(bsg_async.MissingExtraError, match=r'pip install "bsg-async\[polars\]"'):
+            await client.contacts.get_many([1]).to_polars()
+        with pytest.raises(ImportError, match=r'pip install "bsg-async\[progress\]"'):
+            await client.contacts.list().collect(progress=True)
+    assert [] == served.fake.request_times  # not even a login
+
+
+async def test_bulk_error_is_typed(client: bsg_async.Client) -> None:
+    """BulkError: index, cause and completed, readable without type: ignore."""
+    first = (await client.contacts.list(limit=1).collect())[0]
+    # One at a time: the item after the failure never starts.
+    results = client.contacts.get_many([first.id, 12345, first.id], concurrency=1)
+    assert isinstance(results, bsg_async.BulkIterator)
+    with pytest.raises(bsg_async.BulkError) as info:
+        await results.collect()
+    error = info.value
+    assert (1, {}) == (error.index, dict(error.completed))
+    assert isinstance(error.cause, bsg_async.NotFoundError)
+    assert error.cause.message == "Invalid contact id"
+
+
+async def test_bulk_iterator_aclose_stops_sending(served: EmulatorServer) -> None:
+    """aclose() after the first result: no request after it."""
+    async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url) as client:
+        ids = [c.id for c in await client.contacts.list().collect()]
+        results = client.contacts.get_many(ids, concurrency=2)
+        async for _ in results:
+            break
+        await results.aclose()
+        sent = len(served.fake.request_times)
+        assert [] == [r async for r in results]
+        assert sent == len(served.fake.request_times)
+
+
+async def test_page_reprs_are_short(client: bsg_async.Client) -> None:
+    """A page shows its span and counts, and an HTML table in notebooks."""
+    page = await client.contacts.list(page_size=15).pages().__anext__()
+    assert f"<Page 0-15 of {CONTACTS}: 15 Contact>" == repr(page)
+    html = page._repr_html_()
+    assert html.count("<tr>") == 11  # the header and ten rows
+    assert "... and 5 more on this page" in html
+    assert str(page.items[0].phone) in html
+
+
+async def test_dropped_client_warns_and_closes(served: EmulatorServer) -> None:
+    """A client dropped unclosed (a re-run notebook cell) warns once and is closed for you."""
+    client = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url)
+    await client.contacts.list(limit=15).collect()
+    http = client._http
+    with pytest.warns(bsg_async.UnclosedClientWarning, match="dropped without being closed"):  # noqa: PT031 - dropping it is the statement
+        del client
+        gc.collect()
+    # The close was handed to the event loop: a few turns of it finish it.
+    for _ in range(50):
+        if http.is_closed:
+            break
+        await anyio.lowlevel.checkpoint()
+    assert http.is_closed
+
+
+async def test_closed_or_unused_client_does_not_warn(served: EmulatorServer) -> None:
+    """No warning for a client that was closed, or never sent anything."""
+    unused = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url)
+    async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url) as closed:
+        await closed.contacts.list(limit=15).collect()
+    del unused, closed
+    gc.collect()  # filterwarnings=error: a warning here fails the test
+
+
+def test_contact_lists_alias_and_frame_time_type() -> None:
+    """Contact.lists is Contact.groups (one vocabulary: lists)."""
+    group = bsg_async.ContactList(id=4, name="abc", created_at=datetime(2025, 1, 2))
+    contact = bsg_async.Contact(id=1, phone=123456789, groups=(group,))
+    assert (group,) == contact.lists
