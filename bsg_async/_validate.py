@@ -6,6 +6,7 @@ They run before anything is sent, so a bad argument never costs a request.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from bsg_async._errors import InvalidRequestError
 from bsg_async.models import StoplistType
@@ -33,8 +34,11 @@ __all__ = [
     "check_stoplist_type",
     "check_stoplist_types",
     "check_text",
+    "one_of",
     "parse_phone",
 ]
+
+V = TypeVar("V")
 
 MIN_PHONE = 100_000_000  # 9 digits
 MAX_PHONE = 999_999_999_999_999  # 15 digits
@@ -318,3 +322,12 @@ def check_fields(fields: object) -> list[dict[str, object]]:
             )
         pairs.append({"id": field_id, "value": value})
     return pairs
+
+
+def one_of(new: V | None, old: V | None, new_name: str, old_name: str) -> V | None:
+    """The value given under the SDK's word or the API's; both given is an error."""
+    if new is not None and old is not None:
+        raise InvalidRequestError(
+            f"pass {new_name}= or {old_name}= (the same thing in the API's words), not both"
+        )
+    return new if new is not None else old

@@ -218,13 +218,15 @@ class NewContact(_Jsonable):
     Attributes:
         phone: International number, 9 to 15 digits (an int, or a string
             such as "+61 401 629 754").
-        groups: Ids of the lists to add it to.
+        lists: Ids of the lists to add it to.
         fields: Custom field values by field id.
+        groups: The same as ``lists``, in the API's word.
     """
 
     phone: int | str
-    groups: tuple[int, ...] = ()
+    lists: tuple[int, ...] = ()
     fields: Mapping[int, str] = attrs.field(factory=dict, hash=False)
+    groups: tuple[int, ...] = ()
 
 
 # Rows a page shows in a notebook.

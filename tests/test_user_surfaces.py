@@ -240,3 +240,42 @@ def test_contact_lists_alias_and_frame_time_type() -> None:
     group = bsg_async.ContactList(id=4, name="abc", created_at=datetime(2025, 1, 2))
     contact = bsg_async.Contact(id=1, phone=123456789, groups=(group,))
     assert (group,) == contact.lists
+
+
+async def test_lists_vocabulary_and_api_aliases(served: EmulatorServer) -> None:
+    """lists= everywhere; the API's groups= / group_ids= / contact_group_id= still work."""
+    async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url) as client:
+        target = await client.lists.create(name="VIP clients")
+        made = await client.contacts.create(phone="+61 401 629 754", lists=[target.id])
+        again = await client.contacts.create(phone=61401629755, groups=[target.id])
+        assert [target.id] == [g.id for g in made.lists]
+        assert [made.id, again.id] == [
+            c.id for c in await client.contacts.list(lists=[target.id]).collect()
+        ]
+        assert [made.id, again.id] == [
+            c.id for c in await client.contacts.list(groups=[target.id]).collect()
+        ]
+        created = await client.contacts.create_many(
+            [
+                bsg_async.NewContact(phone=61401629756, lists=(target.id,)),
+                {"phone": 61401629757, "lists": [target.id]},
+            ]
+        ).collect()
+        assert [[target.id], [target.id]] == [[g.id for g in c.lists] for c in created]
+        await client.stoplist.add([made.phone, 61401629799], types=["sms"])  # one outside the list
+        assert [made.phone] == [
+            e.phone
+            for e in await client.stoplist.search(
+                field="type", operator="=", value="sms", list_id=target.id
+            ).collect()
+        ]
+        assert [made.phone] == [
+            e.phone
+            for e in await client.stoplist.search(
+                field="type", operator="=", value="sms", contact_group_id=target.id
+            ).collect()
+        ]
+        with pytest.raises(bsg_async.InvalidRequestError, match="pass lists= or groups="):
+            client.contacts.list(lists=[1], groups=[1])
+        await client.contacts.delete_many(list_ids=[target.id])
+        assert [] == await client.contacts.list(lists=[target.id]).collect()

@@ -14,6 +14,7 @@ from bsg_async._validate import (
     check_id,
     check_ids,
     check_phone,
+    one_of,
 )
 from bsg_async.models import Contact, NewContact
 from bsg_async.resources._base import Resource, chunk_query, ignore_body
@@ -46,6 +47,7 @@ class Contacts(Resource):
     def list(
         self,
         *,
+        lists: Iterable[int] | None = None,
         groups: Iterable[int] | None = None,
         page_size: int = 500,
         offset: int = 0,
@@ -55,7 +57,8 @@ class Contacts(Resource):
         """Iterate over contacts, optionally only those in some lists.
 
         Args:
-            groups: Ids of lists whose contacts to return (None: all).
+            lists: Ids of lists whose contacts to return (None: all).
+            groups: The same as ``lists``, in the API's word.
             page_size: Contacts per request, 15 to 500.
             offset: Where to start (to resume an earlier walk).
             limit: Most contacts to return (None: all).
@@ -67,7 +70,8 @@ class Contacts(Resource):
         Raises:
             InvalidRequestError: An argument is out of range (nothing sent).
         """
-        params: Params = [("groups[]", group) for group in check_ids(groups, "groups")]
+        chosen = one_of(lists, groups, "lists", "groups")
+        params: Params = [("groups[]", group) for group in check_ids(chosen, "lists")]
         return self._paginate(
             "/contacts",
             Contact,
@@ -138,9 +142,10 @@ class Contacts(Resource):
         self,
         *,
         phone: int | str,
-        groups: Iterable[int] = (),
+        lists: Iterable[int] | None = None,
         fields: Mapping[int, str] | None = None,
         recover: bool = True,
+        groups: Iterable[int] | None = None,
     ) -> Contact:
         """Add a contact to the Contact Book.
 
@@ -155,9 +160,10 @@ class Contacts(Resource):
         Args:
             phone: International number, 9 to 15 digits: 61401629754, or as
                 people write it, "+61 401 629 754".
-            groups: Ids of the lists to add the contact to.
+            lists: Ids of the lists to add the contact to.
             fields: Custom field values by field id.
             recover: Settle unknown outcomes by a lookup (see above).
+            groups: The same as ``lists``, in the API's word.
 
         Raises:
             UnprocessableEntityError: The phone is already in the Contact Book.
@@ -167,7 +173,9 @@ class Contacts(Resource):
         """
         phone_number = check_phone(phone)
         body: dict[str, object] = {"phone": phone_number}
-        group_ids = check_ids(groups, "groups", max_items=MAX_GROUPS)
+        group_ids = check_ids(
+            one_of(lists, groups, "lists", "groups") or (), "lists", max_items=MAX_GROUPS
+        )
         pairs = check_fields(fields)
         # Like the spec's examples, send only what is set.
         if group_ids:
@@ -219,16 +227,18 @@ class Contacts(Resource):
         contact_id: int,
         *,
         phone: int | str,
-        groups: Iterable[int] | None = None,
+        lists: Iterable[int] | None = None,
         fields: Mapping[int, str] | None = None,
+        groups: Iterable[int] | None = None,
     ) -> Contact:
         """Change a contact's phone, lists or custom field values.
 
         Args:
             contact_id: The contact to change.
             phone: The (new or unchanged) phone; the API requires it.
-            groups: Lists to add the contact to (None: leave as is).
+            lists: Lists to add the contact to (None: leave as is).
             fields: Custom field values to set (None: leave as is).
+            groups: The same as ``lists``, in the API's word.
 
         Raises:
             NotFoundError: No such contact.
@@ -236,8 +246,9 @@ class Contacts(Resource):
         """
         contact_id = check_id(contact_id, "contact_id")
         body: dict[str, object] = {"phone": check_phone(phone)}
-        if groups is not None:
-            body["groups"] = check_ids(groups, "groups", max_items=MAX_GROUPS)
+        chosen = one_of(lists, groups, "lists", "groups")
+        if chosen is not None:
+            body["groups"] = check_ids(chosen, "lists", max_items=MAX_GROUPS)
         if fields is not None:
             body["fields"] = check_fields(fields)
         return await self._request(
@@ -268,7 +279,11 @@ class Contacts(Resource):
                 raise
 
     async def delete_many(
-        self, *, contact_ids: Iterable[int] = (), group_ids: Iterable[int] = ()
+        self,
+        *,
+        contact_ids: Iterable[int] = (),
+        list_ids: Iterable[int] | None = None,
+        group_ids: Iterable[int] | None = None,
     ) -> None:
         """Delete contacts by id and/or every contact of some lists.
 
@@ -276,13 +291,18 @@ class Contacts(Resource):
         query string stays under 8,000 characters (what proxies accept; with
         real ids about 280 per call); the list ids in a call of their own.
 
+        Args:
+            contact_ids: Contacts to delete.
+            list_ids: Lists whose every contact to delete (the lists stay).
+            group_ids: The same as ``list_ids``, in the API's word.
+
         Raises:
             InvalidRequestError: No ids at all, or an id < 1 (nothing sent).
         """
         ids = check_ids(contact_ids, "contact_ids")
-        groups = check_ids(group_ids, "group_ids")
+        groups = check_ids(one_of(list_ids, group_ids, "list_ids", "group_ids") or (), "list_ids")
         if not ids and not groups:
-            raise InvalidRequestError("delete_many needs contact_ids or group_ids")
+            raise InvalidRequestError("delete_many needs contact_ids or list_ids")
         for chunk in chunk_query(ids, "contact_ids[]", DELETE_CHUNK, MAX_QUERY_CHARS):
             params: Params = [("contact_ids[]", contact_id) for contact_id in chunk]
             await self._request(
@@ -378,7 +398,7 @@ class Contacts(Resource):
         """Create many contacts concurrently, yielding results in input order.
 
         Each input is a ``NewContact`` or a mapping with ``phone`` and
-        optionally ``groups`` and ``fields``.
+        optionally ``lists`` (or ``groups``) and ``fields``.
 
         Args:
             contacts: What to create, a sync or async iterable (read lazily).
@@ -415,16 +435,22 @@ class Contacts(Resource):
 
     async def _create_one(self, item: NewContact | Mapping[str, object]) -> Contact:
         if isinstance(item, NewContact):
-            return await self.create(phone=item.phone, groups=item.groups, fields=item.fields)
+            return await self.create(
+                phone=item.phone,
+                lists=item.lists or None,
+                groups=item.groups or None,
+                fields=item.fields,
+            )
         if not isinstance(item, Mapping) or "phone" not in item:
             raise InvalidRequestError(
                 f"each contact must be a NewContact or a mapping with 'phone', got {item!r}"
             )
-        unknown = set(item) - {"phone", "groups", "fields"}
+        unknown = set(item) - {"phone", "lists", "groups", "fields"}
         if unknown:
             raise InvalidRequestError(f"unknown contact keys: {sorted(unknown)}")
         return await self.create(
             phone=item["phone"],  # type: ignore[arg-type]
-            groups=item.get("groups") or (),  # type: ignore[arg-type]
+            lists=item.get("lists"),  # type: ignore[arg-type]
+            groups=item.get("groups"),  # type: ignore[arg-type]
             fields=item.get("fields"),  # type: ignore[arg-type]
         )

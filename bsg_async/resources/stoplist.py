@@ -11,6 +11,7 @@ from bsg_async._validate import (
     check_phones,
     check_stoplist_type,
     check_stoplist_types,
+    one_of,
 )
 from bsg_async.models import StoplistEntry, StoplistType
 from bsg_async.resources._base import Resource, chunked, ignore_body
@@ -84,6 +85,7 @@ class Stoplist(Resource):
         where: Iterable[tuple[str, str, str | float]] | None = None,
         sort: str | None = None,
         way: str | None = None,
+        list_id: int | None = None,
         contact_group_id: int | None = None,
         page_size: int = 500,
         offset: int = 0,
@@ -100,15 +102,17 @@ class Stoplist(Resource):
                 (field, operator, value) tuples, instead of the three above.
             sort: id or phone.
             way: asc or desc.
-            contact_group_id: Only phones that are in this contact list.
+            list_id: Only phones that are in this contact list.
+            contact_group_id: The same as ``list_id``, in the API's word.
             page_size: Entries per request, 15 to 500.
             offset: Where to start.
             limit: Most entries to return.
             prefetch: Pages fetched concurrently once the total is known.
         """
         extra: Params = []
-        if contact_group_id is not None:
-            extra = [("contact_group_id", check_id(contact_group_id, "contact_group_id"))]
+        chosen = one_of(list_id, contact_group_id, "list_id", "contact_group_id")
+        if chosen is not None:
+            extra = [("contact_group_id", check_id(chosen, "list_id"))]
         return self._search(
             "/stoplist/search",
             StoplistEntry,
