@@ -1,0 +1,1 @@
+"""Runnable examples of bsg_async (imported by the tests)."""
