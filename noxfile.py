@@ -116,9 +116,19 @@ def chaos(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, strictly (broken links or references fail)."""
+    session.install("-e", ".")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx (`-- --quick` for a smoke run)."""
-    _install(session)
+    _install(session, "bench")
     quick = ["--quick"] if "--quick" in session.posargs else []
     scripts = (
         "bench_import",
