@@ -137,6 +137,7 @@ def bench(session: nox.Session) -> None:
         "bench_loopback",
         "token_waits",
         "bench_emulator",
+        "bench_frames",
     )
     for script in scripts:
         session.run(
