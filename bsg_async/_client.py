@@ -528,8 +528,11 @@ class Client:
         return f"Client(base_url={str(self.base_url)!r}, api_key=<redacted>)"
 
     def __del__(self) -> None:
-        # Only the owner of connections that were used and never closed acts.
+        # Only the owner of connections that were used and never closed acts
+        # (aclose() from another loop can only forget them, but was called).
         if not getattr(self, "_owner", False) or self._http.is_closed:
+            return
+        if self._lifecycle.closing:
             return
         loop = self._lifecycle.loop
         if loop is None:
