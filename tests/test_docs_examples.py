@@ -47,7 +47,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
 
 
 def _compile(source: str, name: str) -> CodeType:
-    return compile(source, name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    code: CodeType = compile(source, name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    return code
 
 
 def test_the_guides_have_examples() -> None:
