@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 import anyio
 
 from bsg_async._errors import BulkError
-from bsg_async._frames import Table, require
+from bsg_async._frames import Tabular
 from bsg_async._progress import progress_bar
 
 if TYPE_CHECKING:
-    import pandas as pd
-    import polars as pl
+    from bsg_async._frames import Table
 
 __all__ = ["BulkIterator"]
 
@@ -48,7 +47,7 @@ class _Pending:
 _PENDING = _Pending()
 
 
-class BulkIterator(Generic[R]):
+class BulkIterator(Tabular, Generic[R]):
     """The results of a bulk call (``get_many``, ``create_many``), in input order.
 
     ``async for result in client.contacts.get_many(ids)`` runs the calls,
@@ -79,7 +78,7 @@ class BulkIterator(Generic[R]):
     ) -> None:
         self._func = func
         self._what = what
-        self._item_type = item_type
+        self.item_type = item_type
         self._resolve_names = field_names
         self._total = len(items) if isinstance(items, Sized) else None
         self._sync: Iterable[Any] | None = None
@@ -205,37 +204,11 @@ class BulkIterator(Generic[R]):
                 bar.update()
         return results
 
-    async def to_pandas(self, *, field_names: bool = False, progress: bool = False) -> pd.DataFrame:
-        """The results as a pandas DataFrame, one row per input item, in input order.
-
-        Columns as in ``Paginator.to_pandas``. With ``return_exceptions`` a
-        failed item keeps its row: empty cells, and its error in an
-        ``error`` column.
-        """
-        require("pandas")
-        table = await self._table(field_names, progress)
-        frame: pd.DataFrame = table.to_pandas()
-        return frame
-
-    async def to_polars(self, *, field_names: bool = False, progress: bool = False) -> pl.DataFrame:
-        """The results as a polars DataFrame (see ``to_pandas``)."""
-        require("polars")
-        table = await self._table(field_names, progress)
-        frame: pl.DataFrame = table.to_polars()
-        return frame
-
-    async def _table(self, field_names: bool, progress: bool) -> Table:
-        if self._item_type is None:  # pragma: no cover - every public bulk call gives one
-            raise TypeError("these results have no table form")
-        names = None
-        if field_names and self._resolve_names is not None:
-            names = await self._resolve_names()
-        table = Table(self._item_type, names)
+    async def _fill_table(self, table: Table, progress: bool) -> None:
         with progress_bar(progress, total=self._total, desc=self._what, unit="item") as bar:
             async for result in self:
                 table.add(result)
                 bar.update()
-        return table
 
     async def aclose(self) -> None:
         """Stop early: no further input is read and nothing more is sent."""

@@ -134,27 +134,6 @@ def field_key(key: object) -> int | str:
     raise TypeError(f"expected a custom field id, got {key!r}")
 
 
-def _to_fields(value: object, _: object = None) -> FieldValues:
-    """Custom field values by id, from any of the shapes the API uses."""
-    if type(value) is dict:
-        fields = FieldValues()
-        for key, item in value.items():
-            fields[field_key(key)] = item if item is None or type(item) is str else _to_str(item)
-        return fields
-    if value is None:
-        return FieldValues()
-    if isinstance(value, Mapping):
-        return FieldValues({field_key(key): _field_value(item) for key, item in value.items()})
-    if isinstance(value, list):
-        fields = FieldValues()
-        for pair in value:
-            if not isinstance(pair, Mapping) or "id" not in pair:
-                raise TypeError(f"expected {{'id', 'value'}} pairs in fields, got {pair!r}")
-            fields[field_key(pair["id"])] = _field_value(pair.get("value"))
-        return fields
-    raise TypeError(f"expected fields as an object or a list, got {value!r}")
-
-
 def configure_converter(conv: cattrs.Converter) -> None:
     """Register the API's lenient scalar hooks on ``conv``."""
     import cattrs.gen  # noqa: PLC0415 - cattrs loads on first use (import time)
@@ -175,7 +154,7 @@ def configure_converter(conv: cattrs.Converter) -> None:
         return list_hook(value, ContactList)  # type: ignore[arg-type]
 
     conv.register_structure_hook(ContactList, structure_list)
-    conv.register_structure_hook(FieldValues, _to_fields)
+    conv.register_structure_hook(FieldValues, lambda value, _: fields_hook(FieldValues, value))
 
 
 def make_converter() -> cattrs.Converter:
@@ -239,20 +218,42 @@ _KEYS: dict[str, int | str] = {}
 _KEYS_MAX = 4096
 
 
-def _dec_hook(cls: type, value: object) -> object:
-    """Decode hook for FieldValues, the one type msgspec does not know."""
-    if cls is not FieldValues or type(value) is not dict:
-        # `[]`, pairs, or a wrong shape; also raises TypeError for other types.
-        return _to_fields(value)
+def fields_hook(cls: type, value: object) -> FieldValues:
+    """Custom field values by id, from any of the shapes the API uses.
+
+    msgspec's decode hook (FieldValues is the one type it does not know);
+    the cattrs converter calls it too. The common ``{"<id>": value}`` comes
+    first, with the key strings cached.
+    """
+    if cls is not FieldValues:  # pragma: no cover - msgspec asks only for FieldValues
+        raise TypeError(f"no decoder for {cls!r}")
+    if type(value) is dict:
+        fields = FieldValues()
+        keys = _KEYS
+        for key, item in value.items():
+            typed = keys.get(key)
+            if typed is None:
+                if len(keys) >= _KEYS_MAX:
+                    keys.clear()
+                typed = keys[key] = field_key(key)
+            fields[typed] = item if item is None or type(item) is str else _to_str(item)
+        return fields
+    if value is None:
+        return FieldValues()
+    if isinstance(value, Mapping):
+        return FieldValues({field_key(key): _field_value(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return _field_pairs(value)
+    raise TypeError(f"expected fields as an object or a list, got {value!r}")
+
+
+def _field_pairs(pairs: list[object]) -> FieldValues:
+    """Fields sent as ``[{"id": ..., "value": ...}]`` (the request shape)."""
     fields = FieldValues()
-    keys = _KEYS
-    for key, item in value.items():
-        typed = keys.get(key)
-        if typed is None:
-            if len(keys) >= _KEYS_MAX:
-                keys.clear()
-            typed = keys[key] = field_key(key)
-        fields[typed] = item if item is None or type(item) is str else _to_str(item)
+    for pair in pairs:
+        if not isinstance(pair, Mapping) or "id" not in pair:
+            raise TypeError(f"expected {{'id', 'value'}} pairs in fields, got {pair!r}")
+        fields[field_key(pair["id"])] = _field_value(pair.get("value"))
     return fields
 
 
@@ -263,7 +264,7 @@ def _decoder(data: object) -> Any:  # noqa: ANN401 - a msgspec Decoder of a made
     answer = msgspec.defstruct(
         "_Answer", [("data", data), ("total", int | None, None), ("meta", meta | None, None)]
     )
-    return msgspec.json.Decoder(answer, strict=False, dec_hook=_dec_hook)
+    return msgspec.json.Decoder(answer, strict=False, dec_hook=fields_hook)
 
 
 @functools.cache

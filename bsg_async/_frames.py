@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
-__all__ = ["Listing", "Table"]
+__all__ = ["Listing", "Table", "Tabular"]
 
 T = TypeVar("T")
 
@@ -170,7 +170,58 @@ class Table:
         )
 
 
-class Listing(Generic[T]):
+class Tabular:
+    """``to_pandas()`` and ``to_polars()`` for anything that yields models of one type.
+
+    A subclass sets ``item_type`` (and ``_resolve_names`` when custom field
+    names can be looked up) and fills a ``Table`` in ``_fill_table``.
+    """
+
+    item_type: type | None = None
+    _resolve_names: Callable[[], Awaitable[Mapping[int, str]]] | None = None
+
+    async def to_pandas(self, *, field_names: bool = False, progress: bool = False) -> pd.DataFrame:
+        """Every item as a row of a pandas DataFrame (the ``pandas`` extra).
+
+        The table is built column by column as items arrive: no list of
+        models is kept. Attributes become typed columns (nullable ``Int64``
+        ids, ``datetime64`` times, enums as strings). A contact's lists are
+        one ``lists`` column of list ids, and each custom field a string
+        column named by its id, or by its name with ``field_names=True`` (one
+        extra request for the fields). An empty result has the same columns
+        and dtypes. A failed bulk item (``return_exceptions=True``) keeps its
+        row: empty cells, and its error in an ``error`` column.
+
+        Args:
+            field_names: Name custom field columns by the fields' names.
+            progress: Show a progress bar (tqdm, the ``progress`` extra).
+        """
+        require("pandas")
+        frame: pd.DataFrame = (await self._table(field_names, progress)).to_pandas()
+        return frame
+
+    async def to_polars(self, *, field_names: bool = False, progress: bool = False) -> pl.DataFrame:
+        """Every item as a row of a polars DataFrame (the ``polars`` extra; see ``to_pandas``)."""
+        require("polars")
+        frame: pl.DataFrame = (await self._table(field_names, progress)).to_polars()
+        return frame
+
+    async def _table(self, field_names: bool, progress: bool) -> Table:
+        if self.item_type is None:
+            raise TypeError(f"this {type(self).__name__} has no item_type: no table form")
+        names = None
+        if field_names and self._resolve_names is not None:
+            names = await self._resolve_names()
+        table = Table(self.item_type, names)
+        await self._fill_table(table, progress)
+        return table
+
+    async def _fill_table(self, table: Table, progress: bool) -> None:
+        """Add every item to ``table``."""
+        raise NotImplementedError
+
+
+class Listing(Tabular, Generic[T]):
     """An answer that is one whole list (no paging): await it, or ask for a table.
 
     ``await client.fields.list()`` gives a ``list``;
@@ -188,22 +239,9 @@ class Listing(Generic[T]):
         return await self._fetch()
 
     def __repr__(self) -> str:
-        return f"<Listing of {self.item_type.__name__}: await it, or .to_pandas()>"
+        name = "items" if self.item_type is None else self.item_type.__name__
+        return f"<Listing of {name}: await it, or .to_pandas()>"
 
-    async def _table(self) -> Table:
-        table = Table(self.item_type)
+    async def _fill_table(self, table: Table, progress: bool) -> None:  # noqa: ARG002 - one request: no progress to show
         for item in await self._fetch():
             table.add(item)
-        return table
-
-    async def to_pandas(self) -> pd.DataFrame:
-        """The items as a pandas DataFrame (the ``pandas`` extra)."""
-        require("pandas")
-        frame: pd.DataFrame = (await self._table()).to_pandas()
-        return frame
-
-    async def to_polars(self) -> pl.DataFrame:
-        """The items as a polars DataFrame (the ``polars`` extra)."""
-        require("polars")
-        frame: pl.DataFrame = (await self._table()).to_polars()
-        return frame

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import anyio
 
 from bsg_async._errors import BSGError
-from bsg_async._frames import Table, require
+from bsg_async._frames import Tabular
 from bsg_async._progress import progress_bar, set_total
 from bsg_async._validate import MIN_PAGE_SIZE
 from bsg_async.models import Page
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
     from types import TracebackType
 
-    import pandas as pd
-    import polars as pl
     from anyio.abc import TaskGroup
+
+    from bsg_async._frames import Table
 
 __all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "PageStream", "Paginator"]
 
@@ -47,11 +47,12 @@ def _page_limit(page_size: int, remaining: int | None) -> int:
     return max(MIN_PAGE_SIZE, min(page_size, remaining))
 
 
-class Paginator(Generic[T]):
+class Paginator(Tabular, Generic[T]):
     """An auto-paginating async iterator over a list endpoint.
 
     ``async for item in paginator`` yields items; ``paginator.pages()`` yields
-    ``Page`` objects; ``await paginator.collect()`` returns a list. Each
+    ``Page`` objects; ``await paginator.collect()`` returns a list and
+    ``await paginator.to_pandas()`` a DataFrame. Each
     iteration starts again from the paginator's ``offset``.
 
     When a page fails, the error's ``offset`` attribute says where paging
@@ -116,45 +117,11 @@ class Paginator(Generic[T]):
                 items.extend(page.items)
         return items
 
-    async def to_pandas(self, *, field_names: bool = False, progress: bool = False) -> pd.DataFrame:
-        """Every item as a row of a pandas DataFrame (the ``pandas`` extra).
-
-        The table is built from pages as they arrive, column by column: no
-        list of models is kept. Attributes become typed columns (nullable
-        ``Int64`` ids, ``datetime64`` times, enums as strings). A contact's
-        lists are one ``lists`` column of list ids, and each custom field a
-        string column named by its id, or by its name with
-        ``field_names=True`` (one extra request for the fields). An empty
-        result has the same columns and dtypes.
-
-        Args:
-            field_names: Name custom field columns by the fields' names.
-            progress: Show a progress bar (see ``collect``).
-        """
-        require("pandas")
-        table = await self._table(field_names, progress)
-        frame: pd.DataFrame = table.to_pandas()
-        return frame
-
-    async def to_polars(self, *, field_names: bool = False, progress: bool = False) -> pl.DataFrame:
-        """Every item as a row of a polars DataFrame (the ``polars`` extra; see ``to_pandas``)."""
-        require("polars")
-        table = await self._table(field_names, progress)
-        frame: pl.DataFrame = table.to_polars()
-        return frame
-
-    async def _table(self, field_names: bool, progress: bool) -> Table:
-        if self.item_type is None:
-            raise TypeError("this paginator was made without an item_type: no table form")
-        names = None
-        if field_names and self._resolve_names is not None:
-            names = await self._resolve_names()
-        table = Table(self.item_type, names)
+    async def _fill_table(self, table: Table, progress: bool) -> None:
         async with contextlib.aclosing(self._pages_counted(progress)) as pages:
             async for page in pages:
                 for item in page.items:
                     table.add(item)
-        return table
 
     async def _pages_counted(self, progress: bool) -> AsyncGenerator[Page[T], None]:
         """The pages, counted on a progress bar when ``progress``."""

@@ -7,14 +7,15 @@ and tqdm is not imported.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Protocol
 
 from bsg_async._errors import MissingExtraError
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from collections.abc import Iterator
 
-__all__ = ["Bar", "progress_bar"]
+__all__ = ["Bar", "progress_bar", "set_total"]
 
 
 class Bar(Protocol):
@@ -47,34 +48,21 @@ class _NoBar:
         """Nothing to finish."""
 
 
-class _Scope:
-    """``with progress_bar(...) as bar``: the bar is closed however the block ends."""
-
-    def __init__(self, bar: Bar) -> None:
-        self.bar = bar
-
-    def __enter__(self) -> Bar:
-        return self.bar
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.bar.close()
-
-
-def progress_bar(enabled: bool, *, total: int | None, desc: str, unit: str) -> _Scope:
-    """A tqdm bar when ``enabled`` (``total`` None: counts without an end)."""
+@contextlib.contextmanager
+def progress_bar(enabled: bool, *, total: int | None, desc: str, unit: str) -> Iterator[Bar]:
+    """A tqdm bar when ``enabled`` (``total`` None: counts without an end), closed at the end."""
     if not enabled:
-        return _Scope(_NoBar())
+        yield _NoBar()
+        return
     try:
         from tqdm.auto import tqdm  # noqa: PLC0415 - only when asked for
     except ImportError:
         raise MissingExtraError("progress=True", "tqdm", "progress") from None
     bar: Bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
-    return _Scope(bar)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def set_total(bar: Bar, total: int) -> None:
