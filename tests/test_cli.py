@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,8 @@ def test_export_jsonl_equals_the_emulator(
         code,
         [{k: r[k] for k in ("id", "phone", "lists", "fields")} for r in rows],
     )
-    assert "10,000/10,000 100%" in err
+    assert "export: 100%|" in err
+    assert "| 10,000/10,000 [" in err
     assert "exported 10000 contacts" in err
 
 
@@ -268,16 +271,74 @@ def test_interrupted_export_leaves_no_file_that_looks_complete(
     assert [target] == list(tmp_path.iterdir())
 
 
-def test_progress_shows_no_rate_before_a_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first lines show counts only; rate and ETA appear after 3 s of data."""
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """A clock for tqdm's bars that moves only when the test moves it."""
     now = [1000.0]
-    monkeypatch.setattr("bsg_async.cli._progress.time.monotonic", lambda: now[0])
-    progress = Progress("export", total=1_000)
+    monkeypatch.setattr("tqdm.std.time", lambda: now[0])
+    return now
+
+
+def test_progress_shows_no_rate_before_a_few_seconds(
+    clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first lines show counts only; rate and time left appear after 3 s of data."""
+    monkeypatch.setenv("BSG_PROGRESS", "plain")
+    out = io.StringIO()
+    progress = Progress("export", total=1_000, stream=out)
     progress.advance(2)
-    now[0] += 0.5
-    assert "export [----------------------------] 2/1,000 0%" == progress.line()
-    now[0] += 3.5
+    clock[0] += 0.5
+    assert f"export:   0%|1{' ' * 53}| 2/1,000 [00:00<?, ? contacts/s]" == progress.line()
+    clock[0] += 4.5
     progress.advance(398)
-    assert "export [###########-----------------] 400/1,000 40% 100/s ETA 00:00:06" == (
-        progress.line()
+    assert (
+        f"export:  40%|{'#' * 18}8{' ' * 28}| 400/1,000 [00:05<00:07, 80 contacts/s]"
+        == progress.line()
     )
+    clock[0] += 5.0
+    progress.advance(600)
+    progress.finish()
+    assert [
+        f"export:   0%|{' ' * 54}| 0/1,000 [00:00<?, ? contacts/s]",
+        f"export:  40%|{'#' * 18}8{' ' * 28}| 400/1,000 [00:05<00:07, 80 contacts/s]",
+        f"export: 100%|{'#' * 44}| 1,000/1,000 [00:10<00:00, 100 contacts/s]",
+    ] == out.getvalue().splitlines()
+
+
+def test_progress_on_a_terminal_redraws_one_line(
+    clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the bar redraws in place (carriage returns) and ends with one newline."""
+    monkeypatch.delenv("BSG_PROGRESS", raising=False)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    progress = Progress("import", total=3, stream=out, unit="rows")
+    for _ in range(3):
+        clock[0] += 1.0
+        progress.advance()
+    progress.finish()
+    drawn = out.getvalue()
+    assert (True, 1, "\n") == (drawn.count("\r") >= 2, drawn.count("\n"), drawn[-1])
+    assert drawn.rstrip().rsplit("\r", 1)[-1].endswith("| 3/3 [00:03<00:00, 1 rows/s]")
+
+
+@pytest.mark.parametrize("how", ["off", "without tqdm"])
+def test_export_without_a_bar_still_says_what_it_did(
+    server: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """BSG_PROGRESS=off, or tqdm not installed: no bar, the same rows and summary."""
+    server.fake.seed_contacts(30)
+    if how == "off":
+        monkeypatch.setenv("BSG_PROGRESS", "off")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm", None)
+        monkeypatch.delitem(sys.modules, "bsg_async.cli._bar", raising=False)
+    code, out, err = run(capsys, "contacts", "export")
+    assert (0, 30, "exported 30 contacts\n") == (code, len(out.splitlines()), err)

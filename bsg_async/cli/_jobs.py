@@ -43,7 +43,6 @@ async def export_contacts(
     client: bsg_async.Client, out: TextIO, *, lists: list[int], fmt: str
 ) -> int:
     """Stream every contact (of ``lists``, when given) to ``out``; return the count."""
-    progress = Progress("export")
     writer: csv.DictWriter[str] | None = None
     field_columns: dict[int, str] = {}
     if fmt == "csv":
@@ -53,13 +52,13 @@ async def export_contacts(
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
     count = 0
-    paginator = client.contacts.list(groups=lists or None, prefetch=EXPORT_WINDOW)
-    async with paginator.stream() as pages:
-        async for page in pages:
-            count += _write_contacts(page, out, writer, field_columns)
-            progress.set_total(page.total)
-            progress.advance(len(page.items))
-    progress.finish()
+    paginator = client.contacts.list(lists=lists or None, prefetch=EXPORT_WINDOW)
+    with Progress("export") as progress:
+        async with paginator.stream() as pages:
+            async for page in pages:
+                count += _write_contacts(page, out, writer, field_columns)
+                progress.set_total(page.total)
+                progress.advance(len(page.items))
     return count
 
 
@@ -92,23 +91,22 @@ async def export_stoplist(
     client: bsg_async.Client, out: TextIO, *, kind: str | None, fmt: str
 ) -> int:
     """Stream the stop list to ``out``; return the count."""
-    progress = Progress("stoplist export")
     columns = ["id", "phone", "created_at", "sms_stoplist", "viber_stoplist", "rcs_stoplist"]
     writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
     count = 0
-    async for page in client.stoplist.list(type=kind, prefetch=4).pages():
-        progress.set_total(page.total)
-        for entry in page.items:
-            record = entry.to_dict()
-            if writer is None:
-                out.write(json.dumps(record) + "\n")
-            else:
-                writer.writerow(record)
-            count += 1
-        progress.advance(len(page.items))
-    progress.finish()
+    with Progress("stoplist export", unit="entries") as progress:
+        async for page in client.stoplist.list(type=kind, prefetch=4).pages():
+            progress.set_total(page.total)
+            for entry in page.items:
+                record = entry.to_dict()
+                if writer is None:
+                    out.write(json.dumps(record) + "\n")
+                else:
+                    writer.writerow(record)
+                count += 1
+            progress.advance(len(page.items))
     return count
 
 
@@ -253,45 +251,46 @@ async def import_contacts(
     previous = _load_journal(journal)
     outcome = Outcome()
     rows = list(read_rows(source, field_map))
-    progress = Progress("import", total=len(rows))
-    todo: list[tuple[int, dict[str, Any]]] = []
-    for number, row in rows:
-        if previous.get(number, {}).get("status") in {"created", "exists"}:
-            outcome.skipped += 1
-            progress.advance()
-        else:
-            todo.append((number, row))
-
-    valid = [(number, row) for number, row in todo if "error" not in row]
-    with journal.open("a", encoding="utf-8") as log:
-
-        def record(result: dict[str, Any]) -> None:
-            log.write(json.dumps(result) + "\n")
-            log.flush()
-            previous[result["row"]] = result
-            progress.advance()
-            if result["status"] == "created":
-                outcome.created += 1
-            elif result["status"] == "exists":
-                outcome.existing += 1
+    with Progress("import", total=len(rows), unit="rows") as progress:
+        todo: list[tuple[int, dict[str, Any]]] = []
+        for number, row in rows:
+            if previous.get(number, {}).get("status") in {"created", "exists"}:
+                outcome.skipped += 1
+                progress.advance()
             else:
-                outcome.rejected += 1
+                todo.append((number, row))
 
-        for number, row in todo:
-            if "error" in row:
-                record({"row": number, "status": "rejected", "reason": row["error"], "http": None})
-        drafts = (
-            {"phone": row["phone"], "groups": lists, "fields": row["fields"]} for _, row in valid
-        )
-        results = client.contacts.create_many(
-            drafts, concurrency=concurrency, return_exceptions=True
-        )
-        index = 0
-        async for result in results:
-            number, row = valid[index]
-            index += 1
-            record(await _settle(client, number, row["phone"], result, resuming=resuming))
-    progress.finish()
+        valid = [(number, row) for number, row in todo if "error" not in row]
+        with journal.open("a", encoding="utf-8") as log:
+
+            def record(result: dict[str, Any]) -> None:
+                log.write(json.dumps(result) + "\n")
+                log.flush()
+                previous[result["row"]] = result
+                progress.advance()
+                if result["status"] == "created":
+                    outcome.created += 1
+                elif result["status"] == "exists":
+                    outcome.existing += 1
+                else:
+                    outcome.rejected += 1
+
+            for number, row in todo:
+                if "error" in row:
+                    record(
+                        {"row": number, "status": "rejected", "reason": row["error"], "http": None}
+                    )
+            drafts = (
+                {"phone": row["phone"], "lists": lists, "fields": row["fields"]} for _, row in valid
+            )
+            results = client.contacts.create_many(
+                drafts, concurrency=concurrency, return_exceptions=True
+            )
+            index = 0
+            async for result in results:
+                number, row = valid[index]
+                index += 1
+                record(await _settle(client, number, row["phone"], result, resuming=resuming))
     _write_rejects(source, rows, previous)
     return outcome
 

@@ -1,0 +1,54 @@
+"""The tqdm bar the command line draws (imported only when tqdm is installed).
+
+Two things are ours, both through tqdm's ``format_dict``: counts are written
+with thousands separators, and no rate or time left is shown before three
+seconds of data (earlier, a rate is noise and an ETA misleads).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+__all__ = ["CountingBar"]
+
+# A rate (and the time left from it) needs this many seconds of data.
+RATE_AFTER = 3.0
+WITH_TOTAL = "{desc}: {percentage:3.0f}%|{bar}| {count}/{of} [{elapsed}<{remaining}, {speed}]"
+WITHOUT_TOTAL = "{desc}: {count} [{elapsed}, {speed}]"
+
+if TYPE_CHECKING:
+    _Base = tqdm[Any]
+else:
+    _Base = tqdm
+
+
+class CountingBar(_Base):
+    """tqdm with separated counts, and a rate only once it means something.
+
+    The finished bar shows the job's average rate, however short the job.
+    """
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = dict(super().format_dict)
+        elapsed = values["elapsed"] or 0.0
+        rate = values["rate"]
+        if rate is None and elapsed:
+            rate = (values["n"] - values["initial"]) / elapsed
+        total = values["total"]
+        finished = total is not None and values["n"] >= total
+        if finished and elapsed:  # the whole job's average is data, however short
+            rate = (values["n"] - values["initial"]) / elapsed
+        elif elapsed < RATE_AFTER or not rate:
+            rate = 0  # tqdm shows "?" for a zero rate, and for the time left from it
+        unit = values["unit"]
+        values.update(
+            rate=rate,
+            count=f"{values['n']:,}",
+            of="?" if total is None else f"{total:,}",
+            speed=f"{rate:,.0f} {unit}/s" if rate else f"? {unit}/s",
+            bar_format=WITHOUT_TOTAL if total is None else WITH_TOTAL,
+        )
+        return values
