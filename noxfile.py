@@ -19,8 +19,8 @@ def _install(session: nox.Session, *groups: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (asyncio and trio, Redis included) on the current Python."""
-    _install(session, "test", "conformance", "redis")
+    """Run the whole test suite (asyncio and trio, Redis and the notebook included)."""
+    _install(session, "test", "conformance", "redis", "notebook-test")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -97,7 +97,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
-    _install(session, "test", "conformance", "redis", "typecheck")
+    _install(session, "test", "conformance", "redis", "notebook-test", "typecheck")
     session.run("mypy")
 
 

