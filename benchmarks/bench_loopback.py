@@ -215,6 +215,14 @@ async def main(quick: bool, only: str | None) -> None:
         f"(with tuned pool limits {count / many['bulk_tuned']:.0f}), "
         f"speed-up {many['bulk_raw'] / many['bulk_sdk']:.2f}x (target >= 2x)"
     )
+    if "bulk_aiohttp" in many:
+        print(
+            f"3b. the same with http_backend='aiohttp': "
+            f"{count / many['bulk_aiohttp']:.0f} req/s, "
+            f"{many['bulk_raw'] / many['bulk_aiohttp']:.2f}x raw httpx"
+        )
+    else:
+        print("3b. aiohttp: not measured (httpx-aiohttp not installed, or not on asyncio)")
     pages = await prefetch(10 if quick else 200, 1 if quick else 3)
     base = pages["prefetch_1"]
     print(

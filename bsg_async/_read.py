@@ -61,6 +61,12 @@ class ReadTransport(httpx.AsyncBaseTransport):
         stream = response.stream
         if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover - sync transport
             raise TypeError("bsg_async needs an async transport")
+        if _declared_length(response) > self.max_bytes:
+            # Said too large up front: refuse before reading a byte. (Abandoning
+            # a body part-read leaves httpcore's inner async generators to the
+            # garbage collector, which trio reports as a ResourceWarning.)
+            await stream.aclose()
+            raise ResponseTooLargeError(request, self.max_bytes)
         # The raw stream, not aiter_raw(): a response a transport built in
         # memory is already "read" but its stream still replays.
         chunks = stream.__aiter__()
@@ -86,3 +92,9 @@ class ReadTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the wrapped transport."""
         await self._transport.aclose()
+
+
+def _declared_length(response: httpx.Response) -> int:
+    """The body size the headers announce (0 when they do not, or not readably)."""
+    value = response.headers.get("content-length", "")
+    return int(value) if value.isdigit() else 0

@@ -341,19 +341,20 @@ HOSTILE: list[tuple[str, httpx.Response, type[bsg_async.BSGError], str]] = [
     ("label", "answer", "error", "message"), HOSTILE, ids=[h[0] for h in HOSTILE]
 )
 async def test_hostile_answers_are_typed_errors(
-    label: str, answer: httpx.Response, error: type[bsg_async.BSGError], message: str
+    label: str,
+    answer: httpx.Response,
+    error: type[bsg_async.BSGError],
+    message: str,
+    fake_bsg_server: EmulatorServer,
 ) -> None:
-    """Each hostile answer to a list call becomes the typed error, never a crash or hang."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/auth/login"):
-            return httpx.Response(200, json={"bearer": "opaque"})
-        return answer
-
-    async with bsg_async.Client(DEFAULT_KEY, transport=httpx.MockTransport(handler)) as client:
+    """Each hostile answer to a list call, sent over a socket, becomes the typed error."""
+    served = fake_bsg_server
+    served.fake.answer_next(answer.status_code, answer.content, dict(answer.headers))
+    async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url) as client:
         with anyio.fail_after(20), pytest.raises(error) as info:
             await client.contacts.list().collect()
     assert message in str(info.value)
+    assert (1, 1) == (served.fake.stats["canned"], served.fake.stats["route:contacts_list"])
 
 
 async def test_page_larger_than_requested_is_a_correct_result() -> None:

@@ -21,8 +21,10 @@ class Chunks(httpx.AsyncByteStream):
         self.chunks = chunks
         self.pause = pause
         self.closed = False
+        self.iterated = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.iterated = True
         for chunk in self.chunks:
             if self.pause:
                 await anyio.sleep(self.pause)
@@ -57,6 +59,17 @@ async def test_body_over_the_cap_is_abandoned() -> None:
     with pytest.raises(ResponseTooLargeError, match="larger than 1000 bytes"):
         await reader.handle_async_request(httpx.Request("GET", "http://test/x"))
     assert stream.closed
+
+
+async def test_body_announced_over_the_cap_is_not_read() -> None:
+    """A Content-Length over max_bytes is refused before the first chunk is read."""
+    stream = Chunks([b"x" * 1200])
+    reader = ReadTransport(
+        Serving(stream, headers={"content-length": "1200"}), deadline=5.0, max_bytes=1000
+    )
+    with pytest.raises(ResponseTooLargeError, match="larger than 1000 bytes"):
+        await reader.handle_async_request(httpx.Request("GET", "http://test/x"))
+    assert (False, True) == (stream.iterated, stream.closed)
 
 
 async def test_deadline_covers_a_slow_drip() -> None:

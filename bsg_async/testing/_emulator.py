@@ -115,6 +115,7 @@ class FakeBSG(AccountState):
         self._secret = hashlib.sha256(f"bsg-emulator-{seed}".encode()).digest()
         self._revoked: set[str] = set()
         self._throttle: float | None = None
+        self._canned: list[Reply] = []
         self._recent_posts: dict[tuple[str, str, str, bytes, str], float] = {}
         self.stats: Counter[str] = Counter()
         self.request_times: list[float] = []
@@ -167,6 +168,19 @@ class FakeBSG(AccountState):
         """Answer the next request with 429 and ``Retry-After: retry_after``."""
         with self._lock:
             self._throttle = retry_after
+
+    def answer_next(
+        self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next API request (logins aside) with exactly this, once.
+
+        For answers the real API should never give but a proxy or a broken
+        release can: an empty 200, HTML, truncated JSON, a huge body. Called
+        several times, the answers are given in order. Nothing is changed by
+        the requests they answer.
+        """
+        with self._lock:
+            self._canned.append(Reply(status, body, dict(headers or {})))
 
     def revoke(self, token: str) -> None:
         """Make a token answer 401 from now on."""
@@ -230,6 +244,9 @@ class FakeBSG(AccountState):
                 )
                 self._throttle = None
                 self.stats["throttled"] += 1
+            elif self._canned and route is not None and route.name not in _routes.AUTH_ROUTES:
+                reply = self._canned.pop(0)
+                self.stats["canned"] += 1
             elif route is None:
                 reply = self._no_route(allowed)
             else:

@@ -89,14 +89,20 @@ def worst_window(times: list[float]) -> int:
 def test_four_workers_keep_one_rate_limit(
     served: EmulatorServer, redis_server: RedisServer
 ) -> None:
-    """4 workers x 150 requests at rate_limit=50: at most 55 in any second; about 12 s in all."""
+    """4 workers x 150 requests at rate_limit=50: at most 60 in any second; about 12 s in all.
+
+    The workers release at most 50 a second plus a burst of 5. Counted where
+    they arrive, a request held up on its way (a busy core) lands in the next
+    window: 0.1 s of such jitter is allowed (5 more). Unlimited, the 600 would
+    arrive within about a second.
+    """
     started = time.monotonic()
     results = finish(start_workers(served, redis_server, workers=4, each=150, rate=50))
     elapsed = time.monotonic() - started
     times = gets(served.fake)
     assert [150] * 4 == [r["ok"] for r in results]
     assert 600 == len(times)
-    assert worst_window(times) <= 55
+    assert worst_window(times) <= 60
     assert 600 / 50 - 0.5 <= times[-1] - times[0] <= 600 / 50 + 1.0
     assert elapsed < 600 / 50 + 10
     assert 1 == served.fake.stats["logins"]
