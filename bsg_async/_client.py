@@ -22,13 +22,13 @@ exception.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import ipaddress
 import logging
 import math
 import os
+import sys
 import time
 import urllib.request
 import warnings
@@ -64,6 +64,7 @@ from bsg_async.resources.lists import Lists
 from bsg_async.resources.stoplist import Stoplist
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
     from types import TracebackType
 
@@ -106,7 +107,9 @@ _CLOSING: set[asyncio.Task[None]] = set()
 
 def _close_dropped(loop: object, http: httpx.AsyncClient) -> None:
     """Close a dropped client's connections on the loop (or trio run) that owns them."""
-    if isinstance(loop, asyncio.AbstractEventLoop):
+    # asyncio is imported only where it runs (it costs ~10 ms at import).
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and isinstance(loop, asyncio.AbstractEventLoop):
         if loop.is_closed():
             return
 
@@ -294,6 +297,8 @@ def _current_loop() -> object:
         import trio  # noqa: PLC0415 - only where trio runs
 
         return trio.lowlevel.current_trio_token()
+    import asyncio  # noqa: PLC0415 - already loaded: an asyncio loop is running
+
     return asyncio.get_running_loop()
 
 
