@@ -11,8 +11,14 @@ instead of filling memory.
 
 from __future__ import annotations
 
+import contextlib
+from typing import TYPE_CHECKING
+
 import anyio
 import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 __all__ = ["ReadTransport", "ResponseTooLargeError"]
 
@@ -76,6 +82,7 @@ class ReadTransport(httpx.AsyncBaseTransport):
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
+                    await _abandon(stream, chunks)
                     raise ResponseTooLargeError(request, self.max_bytes)
                 parts.append(chunk)
         finally:
@@ -92,6 +99,25 @@ class ReadTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the wrapped transport."""
         await self._transport.aclose()
+
+
+# Chunks read (and dropped) after closing an abandoned body, at most.
+_DRAIN_CHUNKS = 16
+
+
+async def _abandon(stream: httpx.AsyncByteStream, chunks: AsyncIterator[bytes]) -> None:
+    """Stop reading a body part-way, leaving no async generator to the garbage collector.
+
+    Closing our iterator alone would leave httpcore's inner generators
+    suspended (trio reports each as a ResourceWarning when collected).
+    Closing the connection first makes the next read fail inside the
+    innermost generator, so each of them ends by itself; what was already
+    buffered is read and dropped, a few chunks at most.
+    """
+    await stream.aclose()
+    with contextlib.suppress(Exception):  # the read on the closed connection, or the end
+        for _ in range(_DRAIN_CHUNKS):
+            await chunks.__anext__()
 
 
 def _declared_length(response: httpx.Response) -> int:
