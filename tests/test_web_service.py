@@ -1,62 +1,103 @@
 """The FastAPI example (examples/fastapi_app.py) over real sockets, under load.
 
 The app runs in uvicorn on a loopback port with its lifespan (one shared
-Client), in front of the served emulator. The test side runs on asyncio and
+Client), in its own process, in front of the served emulator. The test side runs on asyncio and
 trio and sends ~1,000 requests at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-import socket
-import threading
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-import uvicorn
 from typing_extensions import Self
 
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG
 
 pytestmark = pytest.mark.anyio
 
+ROOT = Path(__file__).parents[1]
 CONTACTS = 600
 BURST = 1000
 
 
-class AppServer:
-    """uvicorn serving an ASGI app (lifespan on) on 127.0.0.1, in a thread."""
+# Run in a child process: binds a free loopback port, says which, then serves
+# the example app with its lifespan until interrupted.
+_LAUNCH = """
+import socket, sys, uvicorn
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.bind(("127.0.0.1", 0))
+print(sock.getsockname()[1], flush=True)
+config = uvicorn.Config(
+    "examples.fastapi_app:app", log_level="warning", lifespan="on", backlog=2048,
+    timeout_keep_alive=120,
+)
+uvicorn.Server(config).run(sockets=[sock])
+"""
 
-    def __init__(self, app: Any) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", backlog=2048, timeout_keep_alive=120
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
+
+class AppProcess:
+    """The example app in uvicorn, in its own process (its own GIL), on 127.0.0.1.
+
+    Stopped with SIGINT, as Ctrl-C stops it: uvicorn then runs the lifespan's
+    shutdown, which closes the shared client.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._env = env
+        self._process: subprocess.Popen[str] | None = None
+        self.port = 0
 
     def __enter__(self) -> Self:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert self._thread.is_alive(), "the app server stopped"
-            assert time.monotonic() < deadline, "the app server did not start"
-            time.sleep(0.01)
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCH],
+            cwd=ROOT,
+            env=self._env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert self._process.stdout is not None
+            self.port = int(self._process.stdout.readline())
+            deadline = time.monotonic() + 20
+            while True:  # up once it answers (the lifespan has made the client by then)
+                try:
+                    httpx.get(f"http://127.0.0.1:{self.port}/docs", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert self._process.poll() is None, "the app server stopped"
+                    assert time.monotonic() < deadline, "the app server did not start"
+                    time.sleep(0.05)
+        except BaseException:
+            self._process.kill()
+            self._stop()
+            raise
         return self
 
+    def _stop(self) -> int:
+        assert self._process is not None
+        try:
+            return self._process.wait(timeout=30)
+        finally:
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+
     def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        assert self._process is not None
+        self._process.send_signal(signal.SIGINT)
+        # uvicorn shuts down (lifespan included), then exits by the same signal.
+        assert self._stop() in {0, -signal.SIGINT}
 
 
 @pytest.fixture
@@ -66,24 +107,30 @@ def emulator() -> Iterator[EmulatorServer]:
 
 
 async def test_one_shared_client_serves_a_burst(
-    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+    emulator: EmulatorServer,
 ) -> None:
     """1,000 concurrent lookups, errors mapped, a CSV export; no connection left behind."""
-    monkeypatch.setenv("BSG_API_KEY", DEFAULT_KEY)
-    monkeypatch.setenv("BSG_BASE_URL", emulator.base_url)
-    from examples.fastapi_app import app  # noqa: PLC0415 - reads the environment at startup
-
+    env = {**os.environ, "BSG_API_KEY": DEFAULT_KEY, "BSG_BASE_URL": emulator.base_url}
     ids = sorted(emulator.fake.contacts)
     wanted = [ids[n % len(ids)] for n in range(BURST - 100)] + [999_999_999] * 100
     statuses: dict[int, int] = {}
     bodies: dict[int, dict[str, object]] = {}
-    with AppServer(app) as served:
+    with AppProcess(env) as served:
         base = f"http://127.0.0.1:{served.port}"
-        limits = httpx.Limits(max_connections=BURST, max_keepalive_connections=BURST)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+        # 1,000 connections at once, from 20 clients of 50: one httpx pool with
+        # 1,000 waiters spends its time rescanning them (encode/httpx#3215).
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=base, limits=limits, timeout=60)
+                )
+                for _ in range(BURST // 50)
+            ]
+            http = clients[0]
 
             async def lookup(n: int, contact_id: int) -> None:
-                answer = await http.get(f"/contacts/{contact_id}")
+                answer = await clients[n % len(clients)].get(f"/contacts/{contact_id}")
                 statuses[n] = answer.status_code
                 bodies[n] = answer.json()
 
