@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio.abc
 import anyio.lowlevel
 
 import bsg_async
@@ -65,3 +68,27 @@ def contact_json(contact_id: int, **extra: object) -> dict[str, object]:
 def as_json(body: object) -> bytes:
     """``body`` as the bytes of a JSON answer."""
     return json.dumps(body).encode()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(
+    answer: Callable[[anyio.abc.SocketStream], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """A loopback TCP server whose connections get hand-written bytes from ``answer``.
+
+    For answers no real server framework would send. Yields the base URL;
+    a client that hangs up mid-answer ends that connection quietly.
+    """
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await stream.receive()  # the request (its content does not matter)
+                await answer(stream)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, serve)
+        yield f"http://127.0.0.1:{port}"
+        group.cancel_scope.cancel()

@@ -22,6 +22,7 @@ import trio.testing
 
 import bsg_async
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG, Faults
+from tests.helpers import raw_server
 
 pytestmark = pytest.mark.anyio
 
@@ -376,26 +377,16 @@ async def test_page_larger_than_requested_is_a_correct_result() -> None:
 async def drip_server() -> AsyncIterator[str]:
     """A loopback server that sends headers, then one byte every 0.1 s, forever."""
 
-    async def serve(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            try:
-                await stream.receive()
-                await stream.send(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    b"content-length: 100000\r\n\r\n"
-                )
-                while True:
-                    await stream.send(b" ")
-                    await anyio.sleep(0.1)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
+    async def drip(stream: anyio.abc.SocketStream) -> None:
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+        )
+        while True:
+            await stream.send(b" ")
+            await anyio.sleep(0.1)
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as group:
-        group.start_soon(listener.serve, serve)
-        yield f"http://127.0.0.1:{port}/api"
-        group.cancel_scope.cancel()
+    async with raw_server(drip) as base_url:
+        yield f"{base_url}/api"
 
 
 async def test_slow_drip_beyond_the_timeout_is_a_timeout(drip_server: str) -> None:

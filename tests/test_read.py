@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bsg_async._read import ReadTransport, ResponseTooLargeError
+from tests.helpers import raw_server
 
 pytestmark = pytest.mark.anyio
 
@@ -79,26 +80,17 @@ async def test_body_announced_over_the_cap_is_not_read() -> None:
 async def chunked_server() -> AsyncIterator[str]:
     """A loopback server answering 2 MB in 10 KB chunks, with no Content-Length."""
 
-    async def serve(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            try:
-                await stream.receive()
-                await stream.send(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    b"transfer-encoding: chunked\r\n\r\n"
-                )
-                for _ in range(200):
-                    await stream.send(b"2710\r\n" + b" " * 10_000 + b"\r\n")
-                await stream.send(b"0\r\n\r\n")
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
+    async def chunked(stream: anyio.abc.SocketStream) -> None:
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+        for _ in range(200):
+            await stream.send(b"2710\r\n" + b" " * 10_000 + b"\r\n")
+        await stream.send(b"0\r\n\r\n")
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as group:
-        group.start_soon(listener.serve, serve)
-        yield f"http://127.0.0.1:{port}/api/contacts"
-        group.cancel_scope.cancel()
+    async with raw_server(chunked) as base_url:
+        yield f"{base_url}/api/contacts"
 
 
 async def test_chunked_body_over_the_cap_leaves_nothing_behind(chunked_server: str) -> None:
