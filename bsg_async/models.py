@@ -8,7 +8,6 @@ leaves out are ``None`` unless a field says otherwise.
 from __future__ import annotations
 
 import enum
-import html
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -255,6 +254,8 @@ class Page(_Jsonable, Generic[T]):
 
     def _repr_html_(self) -> str:
         """A table of the first rows, for notebooks."""
+        import html  # noqa: PLC0415 - only notebooks call this; keeps the import light
+
         rows = [to_jsonable(item) for item in self.items[:_HTML_ROWS]]
         names = list(rows[0]) if rows and isinstance(rows[0], dict) else ["item"]
         head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
