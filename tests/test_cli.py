@@ -323,7 +323,7 @@ def test_progress_on_a_terminal_redraws_one_line(
     progress.finish()
     drawn = out.getvalue()
     assert (True, 1, "\n") == (drawn.count("\r") >= 2, drawn.count("\n"), drawn[-1])
-    assert drawn.rstrip().rsplit("\r", 1)[-1].endswith("| 3/3 [00:03<00:00, 1 rows/s]")
+    assert drawn.rstrip().rsplit("\r", 1)[-1].endswith("| 3/3 [00:03<00:00, 1.0 rows/s]")
 
 
 @pytest.mark.parametrize("how", ["off", "without tqdm"])
