@@ -38,6 +38,8 @@ __all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "PageStream", "Pag
 PREFETCH_WINDOW = 2
 
 T = TypeVar("T")
+# What a progress bar over pages calls its items.
+_BAR_LABELS = {"Contact": "contacts", "ContactList": "lists", "StoplistEntry": "stop list"}
 
 
 def _page_limit(page_size: int, remaining: int | None) -> int:
@@ -125,7 +127,8 @@ class Paginator(Tabular, Generic[T]):
 
     async def _pages_counted(self, progress: bool) -> AsyncGenerator[Page[T], None]:
         """The pages, counted on a progress bar when ``progress``."""
-        what = "items" if self.item_type is None else self.item_type.__name__
+        name = "" if self.item_type is None else self.item_type.__name__
+        what = _BAR_LABELS.get(name, name or "items")
         with progress_bar(progress, total=None, desc=what, unit="item") as bar:
             async for page in self.pages():
                 left = max(0, page.total - self.offset)

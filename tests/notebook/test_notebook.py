@@ -70,6 +70,8 @@ def check_outputs(notebook: Any, contacts: int) -> None:
         bar["value"],
         bar["bar_style"],
     )
+    texts = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"]
+    assert "contacts:\u2007100%" in texts  # the label left of the bar
     (figure,) = tagged(notebook, "plot").outputs
     assert b"\x89PNG\r\n" == base64.b64decode(figure["data"]["image/png"])[:6]
     dtypes = tagged(notebook, "dtypes").outputs[0]["data"]["text/plain"].split()
