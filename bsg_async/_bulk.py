@@ -10,9 +10,11 @@ only the window's tail runs below full concurrency.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import deque
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -197,17 +199,19 @@ class BulkIterator(Tabular, Generic[R]):
                 widget in Jupyter, a bar in a terminal) with total, rate and
                 time left when the input has a length.
         """
-        results: list[R] = []
-        with progress_bar(progress, total=self._total, desc=self._what, unit="item") as bar:
-            async for result in self:
-                results.append(result)
-                bar.update()
-        return results
+        async with contextlib.aclosing(self._counted(progress)) as results:
+            return [result async for result in results]
 
     async def _fill_table(self, table: Table, progress: bool) -> None:
+        async with contextlib.aclosing(self._counted(progress)) as results:
+            async for result in results:
+                table.add(result)
+
+    async def _counted(self, progress: bool) -> AsyncGenerator[R, None]:
+        """The results, counted on a progress bar when ``progress``."""
         with progress_bar(progress, total=self._total, desc=self._what, unit="item") as bar:
             async for result in self:
-                table.add(result)
+                yield result
                 bar.update()
 
     async def aclose(self) -> None:
