@@ -40,7 +40,6 @@ class Progress:
         stream: TextIO | None = None,
         unit: str = "contacts",
     ) -> None:
-        self.label = label
         stream = stream or sys.stderr
         mode = os.environ.get("BSG_PROGRESS", "").lower()
         self._bar: tqdm[Any] | None = None
@@ -63,11 +62,6 @@ class Progress:
             ascii=not live,
             smoothing=0.1,
         )
-
-    @property
-    def done(self) -> int:
-        """Items counted so far."""
-        return 0 if self._bar is None else int(self._bar.n)
 
     def set_total(self, total: int) -> None:
         """Learn the total (after the first page); shown at the next redraw."""
