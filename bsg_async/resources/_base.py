@@ -129,12 +129,15 @@ class Resource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} resource>"
 
-    async def _field_names(self) -> Mapping[int, str]:
-        """Custom field id -> name, read once per table (``field_names=True``)."""
-        fields = await self._request(
+    async def _fetch_fields(self) -> list[ContactField]:
+        """Every custom field (``GET /contacts/fields``): ``fields.list()`` and column names."""
+        return await self._request(
             "GET", "/contacts/fields", parse=lambda body: read_items(body, ContactField)
         )
-        return {field.id: field.name for field in fields}
+
+    async def _field_names(self) -> Mapping[int, str]:
+        """Custom field id -> name, read once per table (``field_names=True``)."""
+        return {field.id: field.name for field in await self._fetch_fields()}
 
     def _bulk(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bsg_async._converter import read_data, read_items
+from bsg_async._converter import read_data
 from bsg_async._errors import InvalidRequestError
 from bsg_async._frames import Listing
 from bsg_async._validate import check_bool, check_choice, check_id, check_ids, check_text
@@ -12,17 +12,12 @@ from bsg_async.models import ContactField, ContactFieldType
 from bsg_async.resources._base import Resource, chunked, ignore_body
 
 if TYPE_CHECKING:
-    import builtins
     from collections.abc import Iterable
 
 __all__ = ["Fields"]
 
 DELETE_CHUNK = 30
 FIELD_TYPES = frozenset(t.value for t in ContactFieldType)
-
-
-def _read_fields(body: bytes) -> builtins.list[ContactField]:
-    return read_items(body, ContactField)
 
 
 class Fields(Resource):
@@ -33,11 +28,7 @@ class Fields(Resource):
 
         ``await`` it for a list, or ``await client.fields.list().to_pandas()``.
         """
-
-        async def fetch() -> builtins.list[ContactField]:
-            return await self._request("GET", "/contacts/fields", parse=_read_fields)
-
-        return Listing(fetch, ContactField)
+        return Listing(self._fetch_fields, ContactField)
 
     async def create(
         self,
