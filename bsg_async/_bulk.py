@@ -77,12 +77,13 @@ class BulkIterator(Tabular, Generic[R]):
         item_type: type | None = None,
         field_names: Callable[[], Awaitable[Mapping[int, str]]] | None = None,
         what: str = "items",
+        total: int | None = None,
     ) -> None:
         self._func = func
         self._what = what
         self.item_type = item_type
         self._resolve_names = field_names
-        self._total = len(items) if isinstance(items, Sized) else None
+        self._total = len(items) if isinstance(items, Sized) else total
         self._sync: Iterable[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
         if isinstance(items, AsyncIterable):

@@ -7,6 +7,7 @@
     ├── EventLoopError (also RuntimeError)      client used from a second event loop
     ├── MissingExtraError (also ImportError)    an optional feature's package is absent
     ├── BulkError                               an item of get_many/create_many failed
+    ├── DuplicateInputError                     a bulk input repeats an earlier item
     ├── APIConnectionError                      no usable answer from the server
     │   └── APITimeoutError
     ├── DecodeError                             an answer that is not the JSON promised
@@ -45,6 +46,7 @@ __all__ = [
     "BadRequestError",
     "BulkError",
     "DecodeError",
+    "DuplicateInputError",
     "EventLoopError",
     "InvalidRequestError",
     "MissingExtraError",
@@ -127,6 +129,28 @@ class BulkError(BSGError, Generic[R]):
         self.completed = completed
         self.retries_taken = getattr(cause, "retries_taken", 0)
         self.may_have_been_applied = getattr(cause, "may_have_been_applied", False)
+
+
+class DuplicateInputError(BSGError):
+    """An item of a bulk create repeats an earlier item of the same call; it was not sent.
+
+    ``create_many`` sends each distinct phone once: the first item with it
+    gets the outcome (the contact, or why it failed) and every later item
+    with the same phone gets this error.
+
+    Attributes:
+        index: The repeating item's position in the input (from 0).
+        first: The position of the item it repeats, which was sent.
+        key: What the two items share (the phone).
+    """
+
+    def __init__(self, index: int, first: int, key: object) -> None:
+        super().__init__(
+            f"item {index} repeats item {first} ({key}): not sent; item {first} carries the outcome"
+        )
+        self.index = index
+        self.first = first
+        self.key = key
 
 
 class APIConnectionError(BSGError):

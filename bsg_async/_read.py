@@ -20,7 +20,7 @@ import httpx
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["ReadTransport", "ResponseTooLargeError"]
+__all__ = ["ReadTransport", "RequestBody", "ResponseTooLargeError"]
 
 
 class ResponseTooLargeError(Exception):
@@ -57,6 +57,11 @@ class ReadTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send, then read the body, all within the deadline and size cap."""
         deadline: float | None = request.extensions.get("bsg_timeout", self.deadline)
+        if isinstance(request.stream, httpx.ByteStream):
+            # httpx's body stream iterates through an async generator; a send
+            # cut short (a lost connection, the deadline) leaves it suspended,
+            # and trio reports it when collected. This one has no generator.
+            request.stream = RequestBody(request.content)
         with anyio.move_on_after(deadline):
             return await self._exchange(request)
         # Reached only when the deadline cancelled the exchange.
@@ -99,6 +104,32 @@ class ReadTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the wrapped transport."""
         await self._transport.aclose()
+
+
+class RequestBody(httpx.AsyncByteStream):
+    """A request body in memory, iterated without an async generator (any number of times)."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _Once(self._content)
+
+
+class _Once:
+    """An async iterator of one chunk (none for an empty body)."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content: bytes | None = content or None
+
+    def __aiter__(self) -> _Once:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._content is None:
+            raise StopAsyncIteration
+        content, self._content = self._content, None
+        return content
 
 
 # Chunks read (and dropped) after closing an abandoned body, at most.

@@ -124,7 +124,10 @@ async def test_create_many_under_faults_creates_each_row_once() -> None:
     # Every success is in the book under its own id; no phone was created twice.
     assert all(stored[c.phone] == c.id for c in created)
     assert CREATES == len(created) + len(failed)
-    assert 0 == fake.stats["status:422"]  # an applied create was never sent again
+    # No phone was in the book before: no row may be told "already exists".
+    # (A create applied late answers a re-send 422; that row is settled as
+    # this call's Contact, which the checks above and below hold to.)
+    assert [] == [p for p, e in failed if isinstance(e, bsg_async.UnprocessableEntityError)]
     for phone, error in failed:
         assert isinstance(error, bsg_async.BSGError)
         assert str(error)
@@ -161,13 +164,16 @@ async def test_token_expiry_every_few_seconds_under_100_tasks() -> None:
     clock = SharedClock()
     fake = TickingBSG(clock, seed_contacts=500, token_ttl=3.0)
     ids = list(fake.contacts) * 6
+    start = clock.time()
     async with fake.client(clock=clock, max_concurrency=100) as client:
         got = [c.id async for c in client.contacts.get_many(ids, concurrency=100)]
     assert ids == got
-    simulated = clock.offset
+    # Both sides age tokens on the shared clock: the 10 ms per request plus
+    # the real time the run took (more on a busy machine).
+    elapsed = clock.time() - start
     assert (1, 0) == (fake.stats["logins"], fake.stats["expired_tokens"])
     # A token is refreshed 0.3 s before its exp: one refresh per 2.7 s, no extras.
-    assert int(simulated / 2.7) - 1 <= fake.stats["refreshes"] <= int(simulated / 2.7) + 1
+    assert int(elapsed / 2.7) - 1 <= fake.stats["refreshes"] <= int(elapsed / 2.7) + 1
     assert fake.stats["refreshes"] >= 5
 
 

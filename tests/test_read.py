@@ -127,3 +127,27 @@ async def test_compressed_body_is_decoded_once() -> None:
     async with httpx.AsyncClient(transport=reader) as http:
         answer = await http.get("http://test/")
     assert {"ok": True} == answer.json()
+
+
+class BreaksWhileSending(httpx.AsyncBaseTransport):
+    """A connection lost after the first chunk of the request body went out."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async for _chunk in request.stream:  # type: ignore[union-attr]
+            raise httpx.WriteError("connection lost while sending the body")
+        raise AssertionError("the body had no chunk")  # pragma: no cover
+
+
+async def test_a_send_cut_short_leaves_no_body_generator_behind() -> None:
+    """A write error mid-body leaves no suspended async generator (trio warns when one is GC'd)."""
+    reader = ReadTransport(BreaksWhileSending(), deadline=5.0)
+    request = httpx.Request("POST", "http://127.0.0.1/api/contacts", json={"phone": 61401629754})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):  # the retry layer sends the same request again
+            with pytest.raises(httpx.WriteError):
+                await reader.handle_async_request(request)
+        gc.collect()
+        await anyio.sleep(0)
+    assert [] == [str(w.message) for w in caught]
+    assert b'{"phone":61401629754}' == b"".join([c async for c in request.stream])  # type: ignore[union-attr]

@@ -359,14 +359,22 @@ async def test_duplicate_list_create_is_not_sent_again(served: EmulatorServer) -
     assert ["Seeded 60", "Weekly"] == [group["name"] for group in fake.groups.values()]
 
 
-async def test_duplicate_contact_create_is_settled_by_lookup(served: EmulatorServer) -> None:
-    """The same contact created twice within a second: the lookup returns the first, no resend."""
+async def test_a_phone_already_in_the_book_is_never_this_calls_contact(
+    served: EmulatorServer,
+) -> None:
+    """The same phone created again: a duplicate 429 within a second, 422 later; never a Contact."""
     fake = served.fake
     async with connect("owned", served) as client:
         first = await client.contacts.create(phone=61401629754)
-        again = await client.contacts.create(phone=61401629754)
-    assert first == again
-    assert 2 == fake.stats["route:contact_create"]
+        with pytest.raises(bsg_async.RateLimitError) as soon:
+            await client.contacts.create(phone=61401629754)
+        fake.advance(2.0)  # past the duplicate window
+        with pytest.raises(bsg_async.UnprocessableEntityError, match="already exist"):
+            await client.contacts.create(phone=61401629754)
+    assert soon.value.duplicate
+    assert [first.id] == [c["id"] for c in fake.contacts.values() if c["phone"] == first.phone]
+    assert 3 == fake.stats["route:contact_create"]
+    assert 0 == fake.stats["route:contacts_search"]
 
 
 async def test_create_throttled_with_retry_after_is_sent_again(served: EmulatorServer) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 import respx
@@ -319,17 +321,60 @@ async def test_duplicate_429_on_update_is_not_sent_again(
     )
 
 
-async def test_duplicate_429_on_create_is_looked_up_not_resent(
+async def test_duplicate_429_on_a_first_create_is_final(
     client: bsg_async.Client, api: respx.MockRouter
 ) -> None:
-    """create() after a duplicate 429: the lookup finds nothing, the error stands, one POST."""
+    """A first attempt refused as a duplicate: someone else's request, no lookup, one POST."""
     route = api.post("/contacts").respond(429, json=DUPLICATE)
-    lookup = api.get("/contacts/search").respond(
-        200, json={"data": [], "meta": {"page": {"limit": 15, "offset": 0, "total": 0}}}
-    )
+    lookup = api.get("/contacts/search").respond(200, json=_found(7))
     with pytest.raises(bsg_async.RateLimitError) as info:
         await client.contacts.create(phone=61401629754)
-    assert (1, 1, True) == (route.call_count, lookup.call_count, info.value.duplicate)
+    assert (1, 0, True) == (route.call_count, lookup.call_count, info.value.duplicate)
+
+
+def _found(*ids: int) -> dict[str, object]:
+    """A phone search's answer holding these contacts (all with the test phone)."""
+    return {
+        "data": [contact_json(i, phone=61401629754) for i in ids],
+        "meta": {"page": {"limit": 15, "offset": 0, "total": len(ids)}},
+    }
+
+
+EXISTS = {"message": "Phone number is already exist in contact book", "errors": []}
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [httpx.Response(422, json=EXISTS), httpx.Response(429, json=DUPLICATE)],
+    ids=["422-exists", "429-duplicate"],
+)
+async def test_resend_refused_after_a_late_apply_is_this_calls_contact(
+    client: bsg_async.Client,
+    api: respx.MockRouter,
+    refusal: httpx.Response,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Timeout, lookup finds nothing, the re-send is refused: the first attempt landed late."""
+    create = api.post("/contacts").mock(side_effect=[httpx.ReadTimeout("slow"), refusal])
+    lookup = api.get("/contacts/search").mock(
+        side_effect=[httpx.Response(200, json=_found()), httpx.Response(200, json=_found(42))]
+    )
+    with caplog.at_level(logging.INFO, logger="bsg_async"):
+        contact = await client.contacts.create(phone=61401629754)
+    assert (42, 2, 2) == (contact.id, create.call_count, lookup.call_count)
+    assert "this call's earlier attempt had been applied" in caplog.text
+
+
+async def test_resend_refused_and_not_found_keeps_the_refusal(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """The re-send's "already exists" stands when no lookup can find the contact."""
+    api.post("/contacts").mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(422, json=EXISTS)]
+    )
+    api.get("/contacts/search").respond(200, json=_found())
+    with pytest.raises(bsg_async.UnprocessableEntityError, match="already exist"):
+        await client.contacts.create(phone=61401629754)
 
 
 async def test_429_with_retry_after_resends_a_create(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import AsyncIterable, Sized
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import attrs
+
 from bsg_async._converter import read_items, read_page
+from bsg_async._errors import BSGError, RateLimitError, UnprocessableEntityError
 from bsg_async._pagination import Paginator
 from bsg_async._validate import (
     check_concurrency,
@@ -19,20 +24,25 @@ from bsg_async._validate import (
 from bsg_async.models import Contact, ContactField
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 
     from bsg_async._bulk import BulkIterator
     from bsg_async.models import Page
 
 __all__ = [
     "ConcurrencyCappedWarning",
+    "FirstOccurrences",
     "Params",
+    "Repeat",
     "Requester",
     "Resource",
     "chunk_query",
     "chunked",
     "ignore_body",
+    "settle_create",
 ]
+
+logger = logging.getLogger("bsg_async")
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -149,6 +159,7 @@ class Resource:
         *,
         exceptions: bool = False,
         finish_in_flight: bool = False,
+        total: int | None = None,
     ) -> BulkIterator[R]:
         """A bulk call's iterator of contacts, typed by ``kind`` (with exceptions or not).
 
@@ -164,6 +175,7 @@ class Resource:
             item_type=Contact,
             field_names=self._field_names,
             what=what,
+            total=total,
         )
 
     def _paginate(
@@ -218,3 +230,140 @@ class Resource:
         params += check_sort(*ordering, sorts)
         params += extra or []
         return self._paginate(path, cls, params, **paging)
+
+
+# Lookups-and-resends after a create whose outcome was unknown.
+CREATE_RECOVERIES = 3
+
+
+def _already_exists(error: UnprocessableEntityError) -> bool:
+    """Whether a 422 says the thing to create exists (a phone, a list name)."""
+    return "already exist" in error.message.lower()
+
+
+async def settle_create(
+    send: Callable[[], Awaitable[T]],
+    lookup: Callable[[], Awaitable[T | None]],
+    *,
+    what: str,
+    recover: bool,
+) -> T:
+    """Send a create until its outcome is known; return what this call created.
+
+    The rule (README, "Exactly once"): a result means this call's request put
+    the object there; anything else is an error that says why.
+
+    - An attempt whose outcome is unknown (a timeout, a dropped connection, a
+      5xx) is settled by ``lookup`` before anything is sent again: found, it
+      is the result; absent, the create is sent again (up to 3 times).
+    - A re-send refused as "already exists", or as a duplicate of an
+      identical request (BSG's 429), after such an attempt means the earlier
+      attempt was applied late: ``lookup`` settles it and finds the result.
+    - Refusals on the first attempt are final (the object was there before
+      the call, or an identical request came from elsewhere): no lookup.
+    """
+    unknown = False  # an earlier attempt of this call may have been applied
+    recoveries = 0
+    while True:
+        try:
+            return await send()
+        except UnprocessableEntityError as exc:
+            if not (unknown and _already_exists(exc)):
+                raise
+            found = await _settling_lookup(lookup, exc)
+            logger.info(
+                "create of a %s settled by lookup: the re-send was refused as existing;"
+                " this call's earlier attempt had been applied",
+                what,
+            )
+            return found
+        except RateLimitError as exc:
+            if not (exc.duplicate and unknown):
+                raise
+            found = await _settling_lookup(lookup, exc)
+            logger.info(
+                "create of a %s settled by lookup: the re-send was refused as a duplicate;"
+                " this call's earlier attempt had been applied",
+                what,
+            )
+            return found
+        except BSGError as exc:
+            if not (recover and exc.may_have_been_applied) or recoveries >= CREATE_RECOVERIES:
+                raise
+            recoveries += 1
+            try:
+                maybe = await lookup()
+            except BSGError:
+                raise exc from None
+            if maybe is not None:
+                logger.info("create of a %s settled by lookup: it was applied", what)
+                return maybe
+            unknown = True
+            logger.info("create of a %s settled by lookup: not applied, sending again", what)
+
+
+async def _settling_lookup(lookup: Callable[[], Awaitable[T | None]], refusal: BSGError) -> T:
+    """The object a refused re-send points at; the refusal stands when it cannot be found."""
+    try:
+        found = await lookup()
+    except BSGError:
+        raise refusal from None
+    if found is None:
+        raise refusal
+    return found
+
+
+@attrs.frozen
+class Repeat:
+    """An input item that repeats an earlier one of the same bulk call."""
+
+    index: int
+    first: int
+    key: object
+
+
+class FirstOccurrences:
+    """A bulk input with every repeat of an earlier item's key replaced by a ``Repeat``.
+
+    Always an async iterator (over a sync or async input). A class rather
+    than a generator: a bulk call may stop reading part-way, and an async
+    generator left suspended is an error under trio. Items whose key cannot
+    be read (``key`` returns None) pass through for the call to refuse.
+
+    Attributes:
+        length: The input's length, when it has one.
+    """
+
+    def __init__(
+        self, items: Iterable[Any] | AsyncIterable[Any], key: Callable[[Any], object]
+    ) -> None:
+        self._key = key
+        self._seen: dict[object, int] = {}
+        self._index = 0
+        self._sync: Iterator[Any] | None = None
+        self._async: AsyncIterator[Any] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async = aiter(items)
+        else:
+            self._sync = iter(items)
+        self.length = len(items) if isinstance(items, Sized) else None
+
+    def __aiter__(self) -> AsyncIterator[object]:
+        return self
+
+    async def __anext__(self) -> object:
+        if self._async is not None:
+            item = await anext(self._async)
+        else:
+            assert self._sync is not None  # noqa: S101
+            try:
+                item = next(self._sync)
+            except StopIteration:
+                raise StopAsyncIteration from None
+        index = self._index
+        self._index += 1
+        key = self._key(item)
+        if key is None:
+            return item
+        first = self._seen.setdefault(key, index)
+        return item if first == index else Repeat(index, first, key)

@@ -13,7 +13,7 @@ from bsg_async._validate import (
     check_text,
 )
 from bsg_async.models import ContactList
-from bsg_async.resources._base import Resource, chunked, ignore_body
+from bsg_async.resources._base import Resource, chunked, ignore_body, settle_create
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -128,18 +128,42 @@ class Lists(Resource):
             description: 1 to 255 characters.
             default: Whether new contacts go to this list by default.
 
+        A returned list is one this call created; a name in use before the
+        call is ``UnprocessableEntityError``. An unknown outcome (a timeout,
+        a dropped connection, a 5xx) is settled by looking the name up before
+        anything is sent again, as ``contacts.create`` does with phones.
+
         Raises:
             UnprocessableEntityError: A list with this name exists.
             InvalidRequestError: An argument is invalid (nothing sent).
         """
-        return await self._request(
-            "POST",
-            "/groups",
-            json=_list_body(name, description, default),
-            idempotent=False,
-            write=True,
-            parse=lambda body: read_data(body, ContactList),
+        body = _list_body(name, description, default)
+
+        async def send() -> ContactList:
+            return await self._request(
+                "POST",
+                "/groups",
+                json=body,
+                idempotent=False,
+                write=True,
+                parse=lambda data: read_data(data, ContactList),
+            )
+
+        return await settle_create(
+            send, lambda: self.find_by_name(str(body["name"])), what="list", recover=True
         )
+
+    async def find_by_name(self, name: str) -> ContactList | None:
+        """The list with exactly this name, or None (names are unique in an account).
+
+        Raises:
+            InvalidRequestError: ``name`` is not 3 to 50 characters.
+        """
+        name = check_text(name, "name", 3, 50)
+        async for found in self.search(field="name", operator="=", value=name, page_size=15):
+            if found.name == name:
+                return found
+        return None
 
     async def update(
         self,

@@ -53,6 +53,8 @@ def make_asgi_app(fake: FakeBSG) -> ASGIApp:
             headers,
             b"".join(chunks),
         )
+        if reply.deferred is not None:
+            reply = await reply.deferred.wait()
         if reply.delay:
             await anyio.sleep(reply.delay)
         if reply.action == "drop":

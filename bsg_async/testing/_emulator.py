@@ -32,6 +32,7 @@ from bsg_async.testing._protocol import (
     MIN_PHONE,
     ApiError,
     Call,
+    Deferred,
     Reply,
     json_reply,
 )
@@ -116,6 +117,9 @@ class FakeBSG(AccountState):
         self._revoked: set[str] = set()
         self._throttle: float | None = None
         self._canned: list[Reply] = []
+        self._hold: tuple[str, str] | None = None
+        self._held: Deferred | None = None
+        self._releases_on = ""
         self._recent_posts: dict[tuple[str, str, str, bytes, str], float] = {}
         self.stats: Counter[str] = Counter()
         self.request_times: list[float] = []
@@ -182,6 +186,19 @@ class FakeBSG(AccountState):
         with self._lock:
             self._canned.append(Reply(status, body, dict(headers or {})))
 
+    def hold_next(self, route: str, *, until: str) -> None:
+        """Receive the next request to ``route`` but handle it only after one to ``until``.
+
+        Makes "applied late" exact, with no timing: the held request (say a
+        create, ``route="contact_create"``) changes nothing until a request
+        to ``until`` (say the client's lookup, ``"contacts_search"``) has
+        been answered; it is then handled at once, before anything else, and
+        its answer is sent to whoever still waits for it. Route names are
+        those of ``stats["route:..."]``.
+        """
+        with self._lock:
+            self._hold = (route, until)
+
     def revoke(self, token: str) -> None:
         """Make a token answer 401 from now on."""
         with self._lock:
@@ -227,6 +244,25 @@ class FakeBSG(AccountState):
             headers: Request headers with lower-case names.
             body: Raw request body.
         """
+        with self._lock:
+            found = _routes.find(method, path)[0]
+            label = None if found is None else found.name
+            if self._hold is not None and label == self._hold[0]:
+                self._held = Deferred((method, path, query, headers, body))
+                self._releases_on = self._hold[1]
+                self._hold = None
+                self.stats["held"] += 1
+                return Reply(0, action="hold", deferred=self._held)
+            reply = self._handle_now(method, path, query, headers, body)
+            held = self._held
+            if held is not None and label == self._releases_on:
+                self._held = None
+                held.release(self._handle_now(*held.request))
+            return reply
+
+    def _handle_now(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Reply:
         with self._lock:
             self.request_times.append(self.now())
             route, match, allowed = _routes.find(method, path)

@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 __all__ = [
+    "Deferred",
     "INVALID",
     "JSON_HEADERS",
     "MAX_ID",
@@ -52,7 +55,8 @@ class Reply:
 
     ``action`` tells the adapter how to deliver it: ``"send"``; ``"drop"``
     (close the connection without a complete answer); ``delay`` adds seconds
-    before answering.
+    before answering. ``deferred``: the request is not handled yet; the
+    adapter awaits ``deferred.wait()`` for the real reply.
     """
 
     status: int
@@ -60,6 +64,30 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     action: str = "send"
     delay: float = 0.0
+    deferred: Deferred | None = None
+
+
+class Deferred:
+    """A request received but handled later, when the emulator releases it."""
+
+    def __init__(self, request: tuple[str, str, str, dict[str, str], bytes]) -> None:
+        self.request = request
+        self.reply: Reply | None = None
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> Reply:
+        """The reply, once the request was handled."""
+        if self.reply is None:
+            self._event = anyio.Event()
+            await self._event.wait()
+        assert self.reply is not None  # noqa: S101
+        return self.reply
+
+    def release(self, reply: Reply) -> None:
+        """Give the handled request's reply to whoever waits for it (same event loop)."""
+        self.reply = reply
+        if self._event is not None:
+            self._event.set()
 
 
 @dataclass

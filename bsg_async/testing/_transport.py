@@ -31,6 +31,8 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         reply = self._fake.handle(
             request.method, request.url.path, request.url.query.decode(), headers, body
         )
+        if reply.deferred is not None:
+            reply = await reply.deferred.wait()
         if reply.delay:
             read_timeout = request.extensions.get("timeout", {}).get("read")
             if read_timeout is not None and reply.delay > read_timeout:
