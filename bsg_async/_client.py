@@ -32,6 +32,7 @@ import sys
 import time
 import urllib.request
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
@@ -467,10 +468,15 @@ class Client:
 
     def _bind_resources(self) -> None:
         cap = self._pacer.max_concurrency
-        self.contacts = Contacts(self._request, max_concurrency=cap)
-        self.lists = Lists(self._request, max_concurrency=cap)
-        self.fields = Fields(self._request, max_concurrency=cap)
-        self.stoplist = Stoplist(self._request, max_concurrency=cap)
+        # The resources reach the owner through a weak reference: no cycle
+        # keeps a client alive, so dropping it closes its connections at once.
+        owner = self if self._owner else self._parent
+        assert owner is not None  # noqa: S101 - a view always has its owner
+        request = _Requester(owner, self._options)
+        self.contacts = Contacts(request, max_concurrency=cap)
+        self.lists = Lists(request, max_concurrency=cap)
+        self.fields = Fields(request, max_concurrency=cap)
+        self.stoplist = Stoplist(request, max_concurrency=cap)
 
     def with_options(
         self,
@@ -508,7 +514,8 @@ class Client:
         view = copy.copy(self)
         view._options = options  # noqa: SLF001 - a copy of this very class
         view._owner = False  # noqa: SLF001
-        view._parent = self  # noqa: SLF001 - the owner lives as long as its views
+        # The owner lives as long as its views.
+        view._parent = self._parent or self  # noqa: SLF001
         view._bind_resources()  # noqa: SLF001
         return view
 
@@ -535,7 +542,8 @@ class Client:
     def __del__(self) -> None:
         # Only the owner of connections that were used and never closed acts
         # (aclose() from another loop can only forget them, but was called).
-        if not getattr(self, "_owner", False) or self._http.is_closed:
+        # At interpreter exit the loop is gone and imports fail: stay quiet.
+        if sys.is_finalizing() or not getattr(self, "_owner", False) or self._http.is_closed:
             return
         if self._lifecycle.closing:
             return
@@ -612,12 +620,16 @@ class Client:
         json: object = None,
         idempotent: bool | None = None,
         write: bool = False,
+        options: _Options | None = None,
     ) -> T:
-        """Send one request; return ``parse(content)`` or raise the matching error."""
+        """Send one request; return ``parse(content)`` or raise the matching error.
+
+        ``options``: a view's per-call settings (None: this client's).
+        """
         lifecycle = self._lifecycle
         self._check_ready(method, path)
         request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
-        options = self._options
+        options = options or self._options
         request.extensions.update(options.extensions(self._clock.monotonic()))
         if idempotent is not None:
             request.extensions["bsg_idempotent"] = idempotent
@@ -692,6 +704,44 @@ class Client:
                     f"{request.method} {request.url.path}: the client is closed", request=request
                 ) from None
             raise
+
+
+class _Requester:
+    """What resources send through: the owning client, held weakly, and a view's settings."""
+
+    __slots__ = ("_client", "_options")
+
+    def __init__(self, client: Client, options: _Options) -> None:
+        self._client = weakref.ref(client)
+        self._options = options
+
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        parse: Callable[[bytes], T],
+        params: Params | None = None,
+        json: object = None,
+        idempotent: bool | None = None,
+        write: bool = False,
+    ) -> T:
+        client = self._client()
+        if client is None:
+            raise APIConnectionError(
+                f"{method} {path}: the Client this resource belongs to was garbage collected"
+                " (and its connections closed); keep the client in a variable while you use it"
+            )
+        return await client._request(  # noqa: SLF001 - the client's own helper
+            method,
+            path,
+            parse=parse,
+            params=params,
+            json=json,
+            idempotent=idempotent,
+            write=write,
+            options=self._options,
+        )
 
 
 def _out_of_time(request: httpx.Request, budget: float | None) -> APITimeoutError:

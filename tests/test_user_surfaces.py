@@ -6,9 +6,11 @@ Over real loopback sockets against the served emulator, on asyncio and trio.
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import anyio
 import pandas as pd
@@ -225,6 +227,59 @@ async def test_dropped_client_warns_and_closes(served: EmulatorServer) -> None:
             break
         await anyio.lowlevel.checkpoint()
     assert http.is_closed
+
+
+async def test_dropped_client_is_closed_without_the_garbage_collector(
+    served: EmulatorServer,
+) -> None:
+    """No cycle keeps a client alive: dropped with gc off, it warns and its sockets close."""
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):  # a notebook cell run three times
+            client = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url)
+            view = client.with_options(max_retries=1)
+            await view.contacts.list(page_size=15, limit=60, prefetch=4).collect()
+            assert served.open_connections > 0
+            with pytest.warns(bsg_async.UnclosedClientWarning, match="dropped without"):
+                del client, view
+            with anyio.fail_after(5):  # the server notices closes on its own thread
+                while served.open_connections:  # noqa: ASYNC110 - no event to wait on: the server runs in a thread
+                    await anyio.sleep(0.01)
+    finally:
+        gc.enable()
+
+
+async def test_a_resource_of_a_dropped_client_says_so(served: EmulatorServer) -> None:
+    """A resource kept after its client is gone fails with a clear error, sends nothing."""
+    contacts = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url).contacts
+    with pytest.raises(bsg_async.APIConnectionError, match="was garbage collected"):
+        await contacts.get(1)
+    assert [] == served.fake.request_times
+
+
+def test_a_script_exiting_with_an_open_client_prints_nothing(tmp_path: Path) -> None:
+    """Interpreter exit with an unclosed client: exit 0, no traceback, nothing on stderr."""
+    script = tmp_path / "forgot.py"
+    script.write_text(
+        "import asyncio, bsg_async\n"
+        "from bsg_async.testing import DEFAULT_KEY, FakeBSG\n"
+        "fake = FakeBSG(seed_contacts=20)\n"
+        "async def main():\n"
+        "    global client\n"
+        "    client = bsg_async.Client(DEFAULT_KEY, base_url=SERVED)\n"
+        "    print(len(await client.contacts.list(page_size=15).collect()))\n"
+        "with fake.serve() as server:\n"
+        "    SERVED = server.base_url\n"
+        "    asyncio.run(main())\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (0, "20\n") == (done.returncode, done.stdout)
+    assert "Traceback" not in done.stderr
+    assert "Exception ignored" not in done.stderr
 
 
 async def test_closed_or_unused_client_does_not_warn(served: EmulatorServer) -> None:
