@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ import pytest
 from bsg_async import cli
 from bsg_async.cli import _jobs
 from bsg_async.cli._progress import Progress
-from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG
+from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG, Faults
 
 
 @pytest.fixture
@@ -115,8 +119,15 @@ def test_import_creates_valid_rows_and_rejects_the_rest(
     ) == rejects[0]["reason"]
     assert "9 to 15 digits" in rejects[1]["reason"]
     assert "Phone number is already exist in contact book" == rejects[2]["reason"]
-    assert {"created": 3, "existing": 0, "skipped": 0, "rejected": 3} == json.loads(out)
-    assert "rejected rows:" in err
+    assert {
+        "created": 3,
+        "existing": 0,
+        "skipped": 0,
+        "rejected": 3,
+        "repeated": 0,
+        "changed": 0,
+    } == json.loads(out)
+    assert "rows not imported, with the reason:" in err
 
 
 def test_interrupted_import_resumes_without_duplicates(
@@ -156,6 +167,146 @@ def test_interrupted_import_resumes_without_duplicates(
     assert 400 == len(final)
     assert set(final.values()) <= {"created", "exists"}
     assert "done in an earlier run 149" in err
+
+
+def import_file(
+    capsys: pytest.CaptureFixture[str], source: Path, *extra: str
+) -> tuple[int, dict[str, int], str]:
+    """Run an import with --json: the exit code, the counts and stderr."""
+    code, out, err = run(capsys, "--json", "contacts", "import", str(source), *extra)
+    return code, json.loads(out), err
+
+
+def phones_in(fake: FakeBSG) -> list[int]:
+    return sorted(c["phone"] for c in fake.contacts.values())
+
+
+def test_repeated_phones_in_a_file_are_sent_once(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """[a, a, a, b, b] with b in the book: created 1, repeated 2 + 1, rejected 1, one POST each."""
+    fake = server.fake
+    a, b = 61401629754, 61401629755
+    fake.seed_contacts(0)
+    source = tmp_path / "leads.csv"
+    write_rows(source, [str(b)])
+    assert 0 == import_file(capsys, source)[0]
+    fake.advance(2.0)  # past BSG's duplicate-request window
+    other = tmp_path / "again.csv"
+    write_rows(other, [str(a), f"+{a}", str(a), str(b), str(b)])
+    code, counts, err = import_file(capsys, other)
+    assert 1 == code
+    assert (1, 3, 1) == (counts["created"], counts["repeated"], counts["rejected"])
+    assert "created 1, already there 0, done in an earlier run 0, rejected 1" in err
+    assert "repeated in the file 3" in err
+    assert [a, b] == phones_in(fake)
+    assert 1 + 2 == fake.stats["route:contact_create"]
+    with _jobs.rejects_path(other).open() as handle:
+        reasons = [(r["row"], r["reason"]) for r in csv.DictReader(handle)]
+    assert [
+        ("3", "repeats row 2 (the same phone): not sent"),
+        ("4", "repeats row 2 (the same phone): not sent"),
+        ("5", "Phone number is already exist in contact book"),
+        ("6", "repeats row 5 (the same phone): not sent"),
+    ] == reasons
+    created = [
+        json.loads(line)
+        for line in _jobs.journal_path(other).read_text().splitlines()
+        if json.loads(line)["status"] == "created"
+    ]
+    assert [a] == [entry["phone"] for entry in created]
+
+
+def test_a_new_file_under_the_same_name_imports_its_rows(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The journal knows rows by content: new phones import, a row added on top too."""
+    fake = server.fake
+    source = tmp_path / "leads.csv"
+    first = [str(61_400_000_000 + n) for n in range(20)]
+    write_rows(source, first)
+    assert (0, 20) == (import_file(capsys, source)[0], import_file(capsys, source)[1]["skipped"])
+    second = [str(61_500_000_000 + n) for n in range(20)]
+    write_rows(source, second)
+    code, counts, _ = import_file(capsys, source)
+    assert (0, 20, 0) == (code, counts["created"], counts["skipped"])
+    write_rows(source, ["61600000000", *second])  # a row inserted at the top
+    code, counts, _ = import_file(capsys, source)
+    assert (0, 1, 20) == (code, counts["created"], counts["skipped"])
+    assert sorted(int(p) for p in [*first, *second, "61600000000"]) == phones_in(fake)
+
+
+def test_a_row_whose_values_changed_is_reported_not_skipped(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The same phone with another value than an earlier run imported: reported, exit 1."""
+    field_id = server.fake.add_field("Name", "text", None, is_visible=True)["id"]
+    source = tmp_path / "leads.csv"
+    source.write_text("phone,Name\n61401629754,Ann\n61401629755,Bob\n", encoding="utf-8")
+    assert 0 == import_file(capsys, source, "--field-map", f"Name={field_id}")[0]
+    source.write_text("phone,Name\n61401629754,Anna\n61401629755,Bob\n", encoding="utf-8")
+    code, counts, err = import_file(capsys, source, "--field-map", f"Name={field_id}")
+    assert (1, 1, 1, 0) == (code, counts["changed"], counts["skipped"], counts["created"])
+    assert "changed since an earlier run 1" in err
+    with _jobs.rejects_path(source).open() as handle:
+        (reject,) = csv.DictReader(handle)
+    assert "2" == reject["row"]
+    assert "an earlier run imported this phone with other values (contact" in reject["reason"]
+
+
+def test_a_torn_journal_line_is_ignored_and_the_import_resumes(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A run killed mid-write leaves half a line: warned about, dropped, the rest resumes."""
+    source = tmp_path / "leads.csv"
+    phones = [str(61_400_000_000 + n) for n in range(10)]
+    write_rows(source, phones)
+    assert 0 == import_file(capsys, source)[0]
+    journal = _jobs.journal_path(source)
+    lines = journal.read_text().splitlines(keepends=True)
+    # As if killed while writing the 6th outcome: every row was journaled as
+    # sending, 5 outcomes made it, the 6th is half a line.
+    sixth = [n for n, line in enumerate(lines) if '"created"' in line][5]
+    journal.write_text("".join(lines[:sixth]) + lines[sixth][:40], encoding="utf-8")
+    code, counts, err = import_file(capsys, source)
+    assert "ignored a torn last line" in err
+    # The 5 in doubt were made by the first run: found by lookup, not created again.
+    assert (0, 5, 5, 0) == (code, counts["skipped"], counts["existing"], counts["created"])
+    assert sorted(int(p) for p in phones) == phones_in(server.fake)
+    assert journal.read_text().endswith("\n")
+    assert all(json.loads(line) for line in journal.read_text().splitlines())
+
+
+def test_a_rerun_keeps_reporting_rows_still_rejected(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Rows rejected by the API stay rejected on a rerun, with their reasons and data."""
+    fake = server.fake
+    fake.seed_contacts(1)
+    existing = next(iter(fake.contacts.values()))["phone"]
+    source = tmp_path / "leads.csv"
+    write_rows(source, ["61401629754", str(existing), "123"])
+    first = import_file(capsys, source)
+    fake.advance(2.0)
+    second = import_file(capsys, source)
+    assert (1, 2) == (first[0], first[1]["rejected"])
+    assert (1, 2, 1) == (second[0], second[1]["rejected"], second[1]["skipped"])
+    with _jobs.rejects_path(source).open() as handle:
+        rejects = list(csv.DictReader(handle))
+    assert ["3", "4"] == [r["row"] for r in rejects]
+    assert "Phone number is already exist in contact book" == rejects[0]["reason"]
+    assert "Person 1" in rejects[0]["data"]
+
+
+def test_a_csv_with_a_byte_order_mark_imports(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark: the Phone column is still found."""
+    source = tmp_path / "excel.csv"
+    source.write_bytes(b"\xef\xbb\xbfPhone,Name\r\n61401629754,Ann\r\n")
+    code, counts, _ = import_file(capsys, source)
+    assert (0, 1) == (code, counts["created"])
+    assert [61401629754] == phones_in(server.fake)
 
 
 def test_lists_fields_and_stoplist_commands(
@@ -342,3 +493,56 @@ def test_export_without_a_bar_still_says_what_it_did(
         monkeypatch.delitem(sys.modules, "bsg_async.cli._bar", raising=False)
     code, out, err = run(capsys, "contacts", "export")
     assert (0, 30, "exported 30 contacts\n") == (code, len(out.splitlines()), err)
+
+
+def test_sigterm_during_an_export_leaves_the_target_as_it_was(tmp_path: Path) -> None:
+    """SIGTERM mid-export (a job runner stopping it): exit 1, old file intact, no .part."""
+    fake = FakeBSG(seed_contacts=20_000, faults=Faults(latency=0.2))
+    target = tmp_path / "contacts.csv"
+    target.write_text("the previous export\n", encoding="utf-8")
+    part = target.with_name(target.name + ".part")
+    with fake.serve() as served:
+        env = {
+            **os.environ,
+            "BSG_API_KEY": DEFAULT_KEY,
+            "BSG_BASE_URL": served.base_url,
+            "BSG_PROGRESS": "off",
+        }
+        command = [sys.executable, "-m", "bsg_async.cli", "contacts", "export", "--format"]
+        process = subprocess.Popen(  # noqa: S603
+            [*command, "csv", "-o", str(target)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (part.exists() and part.stat().st_size > 0):
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the export never started writing"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    assert 1 == process.returncode, err
+    assert "interrupted: the export did not finish" in err
+    assert "Traceback" not in err
+    assert "the previous export\n" == target.read_text(encoding="utf-8")
+    assert not part.exists()
+
+
+def test_a_part_left_by_a_killed_export_is_removed_and_named(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A .part from an export killed outright (SIGKILL): the next export says so and replaces it."""
+    server.fake.seed_contacts(30)
+    target = tmp_path / "contacts.jsonl"
+    part = target.with_name(target.name + ".part")
+    part.write_text('{"id": 1}\n', encoding="utf-8")
+    code, _, err = run(capsys, "contacts", "export", "-o", str(target))
+    assert 0 == code
+    assert f"removed {part}, left incomplete by an export that was killed" in err
+    assert 30 == len(target.read_text(encoding="utf-8").splitlines())
+    assert not part.exists()

@@ -15,7 +15,9 @@ import importlib.util
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -152,6 +154,10 @@ def _output(path: Path | None) -> Iterator[TextIO]:
         yield sys.stdout
         return
     part = path.with_name(path.name + ".part")
+    if part.exists():
+        # Left by an export that was killed (SIGKILL, a power cut): never data.
+        part.unlink()
+        _say(f"removed {part}, left incomplete by an export that was killed")
     try:
         with part.open("w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -253,11 +259,11 @@ async def _import(args: argparse.Namespace, client: bsg_async.Client) -> int:
         field_map=field_map,
     )
     _say(outcome.summary())
-    if outcome.rejected:
-        _say(f"rejected rows: {_jobs.rejects_path(args.file)}")
+    if outcome.incomplete:
+        _say(f"rows not imported, with the reason: {_jobs.rejects_path(args.file)}")
     if args.json:
         sys.stdout.write(json.dumps(vars(outcome)) + "\n")
-    return PARTIAL if outcome.rejected else OK
+    return PARTIAL if outcome.incomplete else OK
 
 
 async def _stoplist(args: argparse.Namespace, client: bsg_async.Client) -> int:
@@ -315,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.group == "serve-emulator":
         return _serve_emulator(args)
+    # SIGTERM (a job runner, `kill`) stops a command as Ctrl-C does: an export
+    # removes its partial file, an import keeps its journal.
+    previous = _on_sigterm(_as_ctrl_c)
     try:
         return _with_client(args, _run)
     except UsageError as exc:
@@ -324,6 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say(_interrupted(args))
         return PARTIAL
+    finally:
+        _on_sigterm(previous)
+
+
+def _as_ctrl_c(_signum: int, _frame: object) -> None:
+    """Raise SIGINT instead, which the event loop turns into an orderly cancellation."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def _on_sigterm(handler: Any) -> Any:  # noqa: ANN401 - whatever signal.signal takes
+    """Install a SIGTERM handler (main thread only); return the one it replaced."""
+    if threading.current_thread() is not threading.main_thread() or handler is None:
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _with_client(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 import bsg_async
@@ -13,6 +16,8 @@ from bsg_async.cli._progress import Progress
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from typing_extensions import Self
 
 __all__ = [
     "Outcome",
@@ -124,26 +129,49 @@ def rejects_path(source: Path) -> Path:
 
 
 class Outcome:
-    """Counts of an import run."""
+    """Counts of an import run.
+
+    Attributes:
+        created: Rows this run created.
+        existing: Rows whose create was in flight when an earlier run
+            stopped and had been applied (found by a lookup).
+        skipped: Rows an earlier run had already imported (same values).
+        rejected: Rows refused (bad input, or by the API).
+        repeated: Rows repeating an earlier row's phone in the same file.
+        changed: Rows whose phone an earlier run imported with other values
+            (an import does not change existing contacts).
+    """
 
     def __init__(self) -> None:
         self.created = 0
         self.existing = 0
         self.skipped = 0
         self.rejected = 0
+        self.repeated = 0
+        self.changed = 0
+
+    @property
+    def incomplete(self) -> int:
+        """Rows not imported as the file says: rejected, repeated or changed."""
+        return self.rejected + self.repeated + self.changed
 
     def summary(self) -> str:
         """One line for humans."""
-        return (
+        text = (
             f"created {self.created}, already there {self.existing}, "
             f"done in an earlier run {self.skipped}, rejected {self.rejected}"
         )
+        if self.repeated:
+            text += f", repeated in the file {self.repeated}"
+        if self.changed:
+            text += f", changed since an earlier run {self.changed}"
+        return text
 
 
 def read_rows(source: Path, field_map: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, contact mapping) for each input row; bad rows carry an error."""
     if source.suffix.lower() == ".jsonl":
-        with source.open(encoding="utf-8") as handle:
+        with source.open(encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -154,7 +182,8 @@ def read_rows(source: Path, field_map: dict[str, int]) -> Iterator[tuple[int, di
                     continue
                 yield number, _from_mapping(data, field_map)
         return
-    with source.open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is read as such.
+    with source.open(encoding="utf-8-sig", newline="") as handle:
         for number, data in enumerate(csv.DictReader(handle), start=2):
             yield number, _from_mapping(data, field_map)
 
@@ -186,7 +215,7 @@ def check_columns(source: Path, field_map: dict[str, int]) -> str | None:
     """
     if source.suffix.lower() == ".jsonl":
         return None
-    with source.open(encoding="utf-8", newline="") as handle:
+    with source.open(encoding="utf-8-sig", newline="") as handle:
         header = next(csv.reader(handle), [])
     found = {column.strip().lower() for column in header}
     missing = [name for name in ["phone", *field_map] if name.strip().lower() not in found]
@@ -220,15 +249,168 @@ def _from_mapping(data: object, field_map: dict[str, int]) -> dict[str, Any]:
     return {"phone": phone, "fields": fields, "raw": raw}
 
 
-def _load_journal(path: Path) -> dict[int, dict[str, Any]]:
-    done: dict[int, dict[str, Any]] = {}
-    if path.exists():
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    entry = json.loads(line)
-                    done[entry["row"]] = entry
-    return done
+def row_key(phone: int, fields: dict[int, str]) -> str:
+    """What identifies a row across runs: its phone and values, not its position."""
+    content = json.dumps([phone, sorted((str(k), v) for k, v in fields.items())])
+    return hashlib.sha256(content.encode()).hexdigest()[:24]
+
+
+# Seconds between fsyncs of the journal (and one at the end of a run): a line
+# is flushed to the operating system at once, which a killed process cannot
+# undo; fsync also keeps it through a crash of the machine.
+FSYNC_EVERY = 1.0
+_DONE = frozenset({"created", "exists"})
+
+
+class Journal:
+    """An import's outcomes, one JSON line each, keyed by row content.
+
+    Before a row's create can go out, a ``sending`` line is written for it;
+    its outcome follows. A row whose last line is ``sending`` was in flight
+    when a run stopped: its create may have been applied.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.last: dict[str, dict[str, Any]] = {}  # key -> its last entry
+        self.done_phones: dict[int, dict[str, Any]] = {}
+        self.in_doubt: set[str] = set()
+        self._handle: TextIO | None = None
+        self._synced = 0.0
+
+    def load(self) -> list[str]:
+        """Read the journal of earlier runs; return warnings about what was unreadable."""
+        warnings: list[str] = []
+        if not self.path.exists():
+            return warnings
+        data = self.path.read_bytes()
+        complete, _, torn = data.rpartition(b"\n")
+        if torn.strip():
+            # The process was killed mid-write: drop the torn tail, so the
+            # next line starts on a line of its own.
+            with self.path.open("r+b") as handle:
+                handle.truncate(len(complete) + 1 if complete else 0)
+            warnings.append(
+                f"{self.path}: ignored a torn last line (an earlier run was killed while"
+                " writing it); its row is imported again, or settled by a lookup"
+            )
+        bad = 0
+        for line in complete.decode("utf-8", "replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(entry, dict):
+                self._remember(entry)
+        if bad:
+            warnings.append(f"{self.path}: ignored {bad} unreadable line(s)")
+        self.in_doubt = {k for k, e in self.last.items() if e.get("status") == "sending"}
+        return warnings
+
+    def _remember(self, entry: dict[str, Any]) -> None:
+        key = entry.get("key")
+        if isinstance(key, str):
+            self.last[key] = entry
+        # Journals of earlier versions keyed rows by position and have no
+        # key: their done rows are known by phone only.
+        phone = entry.get("phone")
+        if entry.get("status") in _DONE and isinstance(phone, int):
+            self.done_phones[phone] = entry
+
+    def done(self, key: str) -> bool:
+        """Whether an earlier run imported a row with exactly this content."""
+        return self.last.get(key, {}).get("status") in _DONE
+
+    def __enter__(self) -> Self:
+        self._handle = self.path.open("a", encoding="utf-8")
+        self._synced = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            self._sync()
+            self._handle.close()
+            self._handle = None
+
+    def write(self, entry: dict[str, Any]) -> None:
+        """Append one line, flushed at once and fsynced at least every second."""
+        assert self._handle is not None  # noqa: S101
+        self._handle.write(json.dumps(entry) + "\n")
+        self._handle.flush()
+        self._remember(entry)
+        if time.monotonic() - self._synced >= FSYNC_EVERY:
+            self._sync()
+
+    def _sync(self) -> None:
+        assert self._handle is not None  # noqa: S101
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._synced = time.monotonic()
+
+
+class _Drafts:
+    """The rows to create, as the SDK reads them; each is journaled as sending first."""
+
+    def __init__(
+        self, todo: list[tuple[int, dict[str, Any], str]], lists: list[int], journal: Journal
+    ) -> None:
+        self._rows = iter(todo)
+        self._lists = lists
+        self._journal = journal
+
+    def __iter__(self) -> _Drafts:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        number, row, key = next(self._rows)
+        self._journal.write({"row": number, "key": key, "phone": row["phone"], "status": "sending"})
+        return {"phone": row["phone"], "lists": self._lists, "fields": row["fields"]}
+
+
+def _rejected(number: int, reason: str, status: str = "rejected") -> dict[str, Any]:
+    return {"row": number, "status": status, "reason": reason, "http": None}
+
+
+def _sort_rows(
+    rows: list[tuple[int, dict[str, Any]]],
+    journal: Journal,
+    outcome: Outcome,
+    report: dict[int, dict[str, Any]],
+) -> list[tuple[int, dict[str, Any], str]]:
+    """The rows to send; every other row is counted, and reported when not imported."""
+    todo: list[tuple[int, dict[str, Any], str]] = []
+    first_row: dict[int, int] = {}
+    for number, row in rows:
+        if "error" in row:
+            report[number] = _rejected(number, row["error"])
+            outcome.rejected += 1
+            continue
+        phone = row["phone"]
+        first = first_row.setdefault(phone, number)
+        if first != number:
+            report[number] = _rejected(
+                number, f"repeats row {first} (the same phone): not sent", "repeated"
+            )
+            outcome.repeated += 1
+            continue
+        key = row_key(phone, row["fields"])
+        earlier = journal.done_phones.get(phone)
+        if journal.done(key) or (earlier is not None and "key" not in earlier):
+            outcome.skipped += 1
+        elif earlier is not None:
+            report[number] = _rejected(
+                number,
+                f"an earlier run imported this phone with other values (contact"
+                f" {earlier.get('id')}); an import does not change existing contacts",
+                "changed",
+            )
+            outcome.changed += 1
+        else:
+            todo.append((number, row, key))
+    return todo
 
 
 async def import_contacts(
@@ -241,57 +423,43 @@ async def import_contacts(
 ) -> Outcome:
     """Create the file's contacts; journal every outcome; write the rejects file.
 
-    A row already journaled as created (or found) is skipped on a rerun. On a
-    rerun, a row whose phone turns out to exist is looked up and journaled
-    with that id (its create was in flight when the first run stopped), so
-    resuming creates no duplicates; on a first run it is a rejected duplicate.
+    Rows are known across runs by their content (phone and values), so a
+    rerun imports exactly the rows no earlier run imported: a changed or
+    reordered file imports its new rows, a row whose phone an earlier run
+    imported with other values is reported, and a row whose create was in
+    flight when a run stopped is settled by a lookup (created once). A phone
+    repeated in the file is sent once, for its first row.
     """
-    journal = journal_path(source)
-    resuming = journal.exists()
-    previous = _load_journal(journal)
+    journal = Journal(journal_path(source))
+    for warning in journal.load():
+        sys.stderr.write(f"warning: {warning}\n")
     outcome = Outcome()
     rows = list(read_rows(source, field_map))
-    with Progress("import", total=len(rows), unit="rows") as progress:
-        todo: list[tuple[int, dict[str, Any]]] = []
-        for number, row in rows:
-            if previous.get(number, {}).get("status") in {"created", "exists"}:
-                outcome.skipped += 1
-                progress.advance()
+    report: dict[int, dict[str, Any]] = {}
+    todo = _sort_rows(rows, journal, outcome, report)
+    with Progress("import", total=len(rows), unit="rows") as progress, journal:
+        progress.advance(len(rows) - len(todo))
+        results = client.contacts.create_many(
+            _Drafts(todo, lists, journal), concurrency=concurrency, return_exceptions=True
+        )
+        index = 0
+        async for result in results:
+            number, row, key = todo[index]
+            index += 1
+            entry = await _settle(
+                client, number, row["phone"], result, in_doubt=key in journal.in_doubt
+            )
+            entry["key"] = key
+            journal.write(entry)
+            progress.advance()
+            if entry["status"] == "created":
+                outcome.created += 1
+            elif entry["status"] == "exists":
+                outcome.existing += 1
             else:
-                todo.append((number, row))
-
-        valid = [(number, row) for number, row in todo if "error" not in row]
-        with journal.open("a", encoding="utf-8") as log:
-
-            def record(result: dict[str, Any]) -> None:
-                log.write(json.dumps(result) + "\n")
-                log.flush()
-                previous[result["row"]] = result
-                progress.advance()
-                if result["status"] == "created":
-                    outcome.created += 1
-                elif result["status"] == "exists":
-                    outcome.existing += 1
-                else:
-                    outcome.rejected += 1
-
-            for number, row in todo:
-                if "error" in row:
-                    record(
-                        {"row": number, "status": "rejected", "reason": row["error"], "http": None}
-                    )
-            drafts = (
-                {"phone": row["phone"], "lists": lists, "fields": row["fields"]} for _, row in valid
-            )
-            results = client.contacts.create_many(
-                drafts, concurrency=concurrency, return_exceptions=True
-            )
-            index = 0
-            async for result in results:
-                number, row = valid[index]
-                index += 1
-                record(await _settle(client, number, row["phone"], result, resuming=resuming))
-    _write_rejects(source, rows, previous)
+                outcome.rejected += 1
+                report[number] = entry
+    _write_rejects(source, rows, report)
     return outcome
 
 
@@ -301,41 +469,43 @@ async def _settle(
     phone: int,
     result: bsg_async.Contact | Exception,
     *,
-    resuming: bool,
+    in_doubt: bool,
 ) -> dict[str, Any]:
     """The journal entry for one row's result.
 
-    On a first run a phone that already exists is a rejected row (duplicate).
-    On a rerun it may be this row's own create from the interrupted run, whose
-    answer never reached the journal: it is recorded as done, with its id.
+    A phone that already exists is a rejected row, unless this row's create
+    was in flight when an earlier run stopped (``in_doubt``): then it is that
+    create, found by a lookup and recorded as done, with its id.
     """
     if isinstance(result, bsg_async.Contact):
         return {"row": number, "status": "created", "id": result.id, "phone": result.phone}
     duplicate = (
         isinstance(result, bsg_async.UnprocessableEntityError) and "already exist" in result.message
     )
-    if duplicate and resuming:
+    if duplicate and in_doubt:
         match = await client.contacts.find_by_phone(phone)
         if match is not None:
             return {"row": number, "status": "exists", "id": match.id, "phone": phone}
     status = result.status_code if isinstance(result, bsg_async.APIStatusError) else None
     reason = result.message if isinstance(result, bsg_async.APIStatusError) else str(result)
-    return {"row": number, "status": "rejected", "reason": reason, "http": status}
+    return {"row": number, "status": "rejected", "reason": reason, "http": status, "phone": phone}
 
 
 def _write_rejects(
-    source: Path, rows: list[tuple[int, dict[str, Any]]], journal: dict[int, dict[str, Any]]
+    source: Path, rows: list[tuple[int, dict[str, Any]]], report: dict[int, dict[str, Any]]
 ) -> None:
+    """The rows this run did not import (rejected, repeated, changed), or no file."""
     path = rejects_path(source)
-    rejected = [(n, r) for n, r in rows if journal.get(n, {}).get("status") == "rejected"]
-    if not rejected:
+    if not report:
         path.unlink(missing_ok=True)
         return
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", "reason", "http_status", "data"])
-        for number, row in rejected:
-            entry = journal[number]
+        for number, row in rows:
+            entry = report.get(number)
+            if entry is None:
+                continue
             writer.writerow(
                 [
                     number,
