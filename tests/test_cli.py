@@ -509,7 +509,7 @@ def test_sigterm_during_an_export_leaves_the_target_as_it_was(tmp_path: Path) ->
             "BSG_PROGRESS": "off",
         }
         command = [sys.executable, "-m", "bsg_async.cli", "contacts", "export", "--format"]
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [*command, "csv", "-o", str(target)],
             env=env,
             stdout=subprocess.PIPE,

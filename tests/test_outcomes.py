@@ -79,7 +79,13 @@ async def test_repeated_phones_are_sent_once_and_named(served: EmulatorServer) -
     async with client_for(served) as client:
         before = await client.contacts.create(phone=B)
         fake.advance(2.0)  # past BSG's one-second duplicate-request window
-        rows = [{"phone": A}, {"phone": A}, {"phone": str(A)}, {"phone": B}, {"phone": f"+{B}"}]
+        rows: list[dict[str, object]] = [
+            {"phone": A},
+            {"phone": A},
+            {"phone": str(A)},
+            {"phone": B},
+            {"phone": f"+{B}"},
+        ]
         results = await client.contacts.create_many(rows, return_exceptions=True).collect()
     assert isinstance(results[0], bsg_async.Contact)
     assert [results[0].id] == stored(fake, A)

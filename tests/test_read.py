@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -148,6 +149,6 @@ async def test_a_send_cut_short_leaves_no_body_generator_behind() -> None:
             with pytest.raises(httpx.WriteError):
                 await reader.handle_async_request(request)
         gc.collect()
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
     assert [] == [str(w.message) for w in caught]
     assert b'{"phone":61401629754}' == b"".join([c async for c in request.stream])  # type: ignore[union-attr]
