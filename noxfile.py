@@ -143,3 +143,33 @@ def bench(session: nox.Session) -> None:
         session.run(
             "python", "-m", f"benchmarks.{script}", *([] if script == "bench_import" else quick)
         )
+
+
+# The tests that count events over time or race the network: the stress
+# session runs them this many times in a row beside a busy loop.
+STRESS_TESTS = (
+    "tests/test_chaos.py",
+    "tests/test_outcomes.py",
+    "tests/test_real_paths.py",
+    "tests/redis",
+    "tests/test_web_service.py",
+)
+STRESS_RUNS = 2
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """Chaos, real-path, Redis and web-service tests, twice, beside a busy loop (a loaded CI)."""
+    import subprocess  # noqa: PLC0415 - only this session starts a process of its own
+    import sys  # noqa: PLC0415
+
+    _install(session, "test", "redis")
+    # One core kept busy at normal priority for as long as the runs last.
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for run in range(1, STRESS_RUNS + 1):
+            session.log(f"stress run {run} of {STRESS_RUNS}, beside one busy loop")
+            session.run("python", "-m", "pytest", "-q", *STRESS_TESTS, *session.posargs)
+    finally:
+        hog.kill()
+        hog.wait()
