@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import time
 from typing import TYPE_CHECKING
 
 import anyio
 import httpx
+
+from bsg_async._shared import CoordinationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -276,22 +279,39 @@ class AuthTransport(httpx.AsyncBaseTransport):
         return self._adopt(await self._shared.load_token(), stale)
 
     async def _renew_shared(self, request: httpx.Request, stale: Secret | None) -> Secret:
-        """Renew once for every worker: take the shared lock, or wait for its holder."""
-        assert self._shared is not None  # noqa: S101 - called only when shared
+        """Renew once for every worker; alone while Redis is down, if allowed."""
+        shared = self._shared
+        assert shared is not None  # noqa: S101 - called only when shared
+        try:
+            return await self._renew_for_all(request, stale)
+        except CoordinationError:
+            if shared.on_error != "local":
+                raise
+            # This worker logs in (or refreshes) alone; the shared token is
+            # taken up again at a renewal once Redis answers.
+            shared.fallbacks += 1
+            usable = self._usable(stale)
+            return usable if usable is not None else await self._renew(request, stale)
+
+    async def _renew_for_all(self, request: httpx.Request, stale: Secret | None) -> Secret:
+        """Take the shared lock and renew, or wait for the worker that holds it."""
+        shared = self._shared
+        assert shared is not None  # noqa: S101 - called only when shared
         adopted = await self._adopt_shared(stale)
         if adopted is not None:
             return adopted
         while True:
-            lock = await self._shared.acquire()
+            lock = await shared.acquire()
             if lock is not None:
                 break
             # Another worker is renewing: wait for its token, or for the lock.
-            changed = await self._shared.wait_for_change(
+            changed = await shared.wait_for_change(
                 None if self._token is None else self._token.reveal()
             )
             adopted = self._adopt(changed, stale)
             if adopted is not None:
                 return adopted
+        fresh: Secret | None = None
         try:
             # It may have been renewed between our look and the lock.
             adopted = await self._adopt_shared(stale)
@@ -299,10 +319,16 @@ class AuthTransport(httpx.AsyncBaseTransport):
                 return adopted
             fresh = await self._renew(request, stale)
             lifetime = None if self._expires_at is None else self._expires_at - self._clock()
-            await self._shared.store_token(fresh.reveal(), lifetime)
+            await shared.store_token(fresh.reveal(), lifetime)
+        except CoordinationError:
+            if fresh is None or shared.on_error != "local":
+                raise
+            return fresh  # renewed; only sharing it failed (Redis went down meanwhile)
+        else:
             return fresh
         finally:
-            await self._shared.release(lock)
+            with contextlib.suppress(CoordinationError):  # the lock expires by itself
+                await shared.release(lock)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Authenticate ``request`` and send it; on a 401 log in again once and replay it."""

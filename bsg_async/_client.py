@@ -363,6 +363,11 @@ class Client:
         http_backend: ``"aiohttp"`` sends through httpx-aiohttp's transport
             (asyncio only; ``pip install "bsg-async[aiohttp]"``): about 2.8x
             the requests per second of httpcore under concurrency.
+        max_retry_after: Longest ``Retry-After`` the SDK waits out, in
+            seconds. A longer one ends the call at once (``RateLimitError``
+            with the server's ``retry_after``) and pauses the client, and any
+            workers sharing its coordination, for this long only. Negative,
+            infinite or unreadable values are ignored (backoff applies).
 
     Raises:
         InvalidRequestError: No API key, or an option out of range.
@@ -385,6 +390,7 @@ class Client:
         trust_env: bool = True,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
         shared: RedisCoordination | None = None,
+        max_retry_after: float = 120.0,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("BSG_API_KEY")
         if not key:
@@ -392,6 +398,14 @@ class Client:
                 "no API key: pass Client(api_key=...) or set the BSG_API_KEY environment variable"
             )
         self._check_options(retry_backoff, rate_limit, max_concurrency)
+        if (
+            not isinstance(max_retry_after, (int, float))
+            or isinstance(max_retry_after, bool)
+            or not 0 < max_retry_after < math.inf
+        ):
+            raise InvalidRequestError(
+                f"max_retry_after must be a number of seconds > 0, got {max_retry_after!r}"
+            )
         self._options = _Options(
             timeout=_check_timeout(timeout),
             max_retries=_check_retries(max_retries),
@@ -440,10 +454,13 @@ class Client:
             clock=clock.monotonic,
             sleep=clock.sleep,
             shared=shared,
+            max_pause=max_retry_after,
         )
         self._retry = RetryTransport(
             self._pacer,
-            RetryPolicy(max_retries=max_retries, backoff=retry_backoff),
+            RetryPolicy(
+                max_retries=max_retries, backoff=retry_backoff, max_retry_after=max_retry_after
+            ),
             sleep=clock.sleep,
             jitter=clock.jitter,
             clock=clock.monotonic,
@@ -817,6 +834,11 @@ def _status_error(
         message = (
             f"{message}: refused as a duplicate of an identical request the API received"
             " within the last second, so it was not sent again"
+        )
+    elif extensions.get("bsg_retry_after_refused"):
+        message = (
+            f"{message}: the server asked to wait {response.headers.get('retry-after')} s,"
+            f" more than max_retry_after={extensions['bsg_retry_after_refused']:g} s: not waited"
         )
     elif extensions.get("bsg_out_of_budget"):
         message = (

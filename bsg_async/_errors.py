@@ -28,6 +28,7 @@ failed, so the caller knows to check before sending it again.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -310,14 +311,18 @@ _NOT_FOUND_MESSAGES = frozenset({"invalid contact id", "contact group is not fou
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Read a ``Retry-After`` header given in seconds; dates and junk give None."""
+    """Read a ``Retry-After`` header given in seconds; dates and junk give None.
+
+    Negative, infinite and NaN values are junk too: the caller's own backoff
+    applies instead.
+    """
     if value is None:
         return None
     try:
         seconds = float(value.strip())
     except ValueError:
         return None
-    if seconds != seconds or seconds < 0:  # NaN or negative  # noqa: PLR0124
+    if not 0 <= seconds < math.inf:  # negative, infinite or NaN
         return None
     return seconds
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import httpx
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from bsg_async._shared import RedisCoordination
 
 __all__ = ["RateLimitTransport", "TokenBucket", "WaitTooLongError", "budget_left"]
+
+R = TypeVar("R")
 
 _PAUSING_STATUSES = frozenset({429, 503})
 
@@ -73,6 +75,11 @@ class TokenBucket:
     Tokens may go negative; a negative balance is a queue of reservations,
     so concurrent callers get distinct, evenly spaced send times.
 
+    A pause (``pause_until``) moves the schedule: the turns reserved before
+    it are void (``generation`` changes; their holders reserve again), and
+    the bucket starts afresh when the pause ends, so the second after a pause
+    holds at most ``rate`` plus the burst, like any other.
+
     Args:
         rate: Tokens added per second.
         burst: Most tokens held at once (requests allowed back to back).
@@ -83,18 +90,32 @@ class TokenBucket:
             raise ValueError("rate must be > 0 and burst >= 1")
         self.rate = rate
         self.burst = burst
+        self.generation = 0
         self._tokens = burst
         self._last: float | None = None
 
     def reserve(self, now: float) -> float:
         """Take one token at time ``now``; return the seconds to wait for it."""
-        if self._last is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
+        last = self._last
+        if last is None or now > last:
+            if last is not None:
+                self._tokens = min(self.burst, self._tokens + (now - last) * self.rate)
+            self._last = last = now
+        # During a pause ``last`` is its end, later than now: the wait runs
+        # from there.
         self._tokens -= 1
+        start = last - now
         if self._tokens >= 0:
-            return 0.0
-        return -self._tokens / self.rate
+            return start
+        return start - self._tokens / self.rate
+
+    def pause_until(self, end: float) -> None:
+        """Send nothing before ``end``: void the turns reserved so far and refill at ``end``."""
+        if self._last is not None and end <= self._last and self._tokens >= 0:
+            return  # already paused at least that long, with no turn waiting
+        self.generation += 1
+        self._tokens = self.burst
+        self._last = max(end, self._last or end)
 
     def give_back(self) -> None:
         """Return the token of a reservation that will not be used."""
@@ -119,6 +140,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         sleep: Awaitable sleep (injected in tests).
         shared: Where the rate limit and the pause are shared with other
             workers (None: this transport alone).
+        max_pause: Longest pause a ``Retry-After`` may impose (seconds).
     """
 
     def __init__(
@@ -131,8 +153,10 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
         shared: RedisCoordination | None = None,
+        max_pause: float = 120.0,
     ) -> None:
         self._transport = transport
+        self.max_pause = max_pause
         self._shared = shared
         self._bucket = None if rate is None else TokenBucket(rate, burst or default_burst(rate))
         self._slots = anyio.Semaphore(max_concurrency)
@@ -147,8 +171,10 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         return self.max_concurrency - self._slots.value
 
     def pause(self, seconds: float) -> None:
-        """Hold back every request for ``seconds`` from now."""
+        """Hold back every request for ``seconds`` from now; turns resume at the rate after."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+        if self._bucket is not None:
+            self._bucket.pause_until(self._paused_until)
 
     def _check_budget(self, request: httpx.Request, wait: float, *, paused: bool) -> None:
         left = budget_left(request, self._clock())
@@ -164,11 +190,12 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         if response.status_code in _PAUSING_STATUSES:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             if retry_after:
-                self.pause(retry_after)
+                seconds = min(retry_after, self.max_pause)
+                self.pause(seconds)
                 if self._shared is not None:
-                    await self._coordinated(self._shared.pause(retry_after))
+                    await self._coordinated(self._shared.pause(seconds))
 
-    async def _coordinated(self, call: Awaitable[float | None]) -> float | None:
+    async def _coordinated(self, call: Awaitable[R]) -> R | None:
         """A shared decision, or None to decide locally when Redis is down and allowed."""
         assert self._shared is not None  # noqa: S101 - called only when shared
         try:
@@ -177,37 +204,54 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             if self._shared.on_error != "local":
                 raise
             self._shared.fallbacks += 1
-            if self._shared.fallbacks == 1:
-                logger.warning("Redis unreachable: pacing this worker alone until it answers")
             return None
+
+    async def _reserve_shared(self, request: httpx.Request) -> bool:
+        """Wait for this request's shared turn; False when Redis is down (pace locally)."""
+        shared = self._shared
+        assert shared is not None  # noqa: S101 - called only when shared
+        bucket = self._bucket
+        while True:
+            if bucket is not None:
+                turn = await self._coordinated(shared.reserve_turn(bucket.rate, bucket.burst))
+            else:
+                turn = await self._coordinated(shared.pause_state())
+            if turn is None:
+                return False
+            wait, generation = turn
+            if not wait:
+                return True
+            self._check_budget(request, wait, paused=bucket is None)
+            await self._sleep(wait)
+            # A pause some worker was asked for while this one waited: the
+            # turn is void, and a new one is taken after the pause.
+            now = await self._coordinated(shared.pause_state())
+            if now is None or (now[1] == generation and not now[0]):
+                return True
 
     async def _reserve(self, request: httpx.Request) -> None:
         """Wait for this request's turn under the rate limit (shared or local)."""
-        if self._shared is not None:
-            bucket = self._bucket
-            if bucket is not None:
-                shared_wait = await self._coordinated(
-                    self._shared.reserve(bucket.rate, bucket.burst)
-                )
-            else:
-                shared_wait = await self._coordinated(self._shared.paused_for())
-            if shared_wait is not None:
-                while shared_wait:
-                    self._check_budget(request, shared_wait, paused=False)
-                    await self._sleep(shared_wait)
-                    # Another worker may have been told to pause while this
-                    # one waited for its turn: that pause holds for it too.
-                    shared_wait = await self._coordinated(self._shared.paused_for()) or 0.0
+        if self._shared is not None and await self._reserve_shared(request):
+            return
+        bucket = self._bucket
+        if bucket is None:
+            return
+        while True:
+            generation = bucket.generation
+            wait = bucket.reserve(self._clock())
+            if wait <= 0:
                 return
-        if self._bucket is not None:
-            wait = self._bucket.reserve(self._clock())
-            if wait > 0:
-                try:
-                    self._check_budget(request, wait, paused=False)
-                except WaitTooLongError:
-                    self._bucket.give_back()
-                    raise
-                await self._sleep(wait)
+            try:
+                self._check_budget(request, wait, paused=self._paused_until > self._clock())
+            except WaitTooLongError:
+                bucket.give_back()
+                raise
+            await self._sleep(wait)
+            if bucket.generation == generation:
+                return
+            # A pause began while this request waited for its turn: the turn
+            # is void (sending now would add to the burst when the pause
+            # ends); take a new one after the pause.
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Wait for a slot, a token and the end of any pause; then send."""

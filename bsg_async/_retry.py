@@ -59,7 +59,8 @@ class RetryPolicy:
         max_retries: Retries after the first attempt (0 disables retrying).
         backoff: Base delay in seconds; attempt n waits about backoff * 2**n.
         max_backoff: Upper bound of one computed delay.
-        max_retry_after: Upper bound of a server-requested ``Retry-After``.
+        max_retry_after: Longest server-requested ``Retry-After`` waited
+            out; a longer one is not retried (the answer is handed back).
         statuses: HTTP statuses worth another attempt.
     """
 
@@ -190,6 +191,9 @@ class RetryTransport(httpx.AsyncBaseTransport):
         if retries >= limit or exc.response.status_code not in self.policy.statuses:
             raise exc
         retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        if retry_after is not None and retry_after > self.policy.max_retry_after:
+            request.extensions["bsg_retry_after_refused"] = self.policy.max_retry_after
+            raise exc
         delay = backoff_delay(self.policy, retries, retry_after, self._jitter())
         if not self._fits_budget(request, delay):
             raise exc
@@ -221,6 +225,12 @@ class RetryTransport(httpx.AsyncBaseTransport):
             extensions["bsg_may_have_been_applied"] = True
             return None
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is not None and retry_after > self.policy.max_retry_after:
+            # Longer than we wait out: the call ends now, with the server's value.
+            extensions["bsg_retry_after_refused"] = self.policy.max_retry_after
+            if not (is_idempotent(request) or status == 429):  # noqa: PLR2004
+                extensions["bsg_may_have_been_applied"] = True
+            return None
         # A 429 with Retry-After refused the request unapplied; any other
         # failure of a request not safe to repeat leaves its outcome unknown.
         safe = is_idempotent(request) or (status == 429 and retry_after is not None)  # noqa: PLR2004

@@ -20,12 +20,17 @@ the same) runs on asyncio only.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
-from typing import Any, Literal
+import time
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from bsg_async._errors import BSGError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["CoordinationError", "RedisCoordination"]
 
@@ -33,7 +38,8 @@ logger = logging.getLogger("bsg_async")
 
 # Reserve the next send time: GCRA with the tolerance of ``burst`` requests,
 # starting no earlier than the end of a shared pause. Returns the seconds to
-# wait (a string: Lua numbers lose their fraction on the way back).
+# wait (a string: Lua numbers lose their fraction on the way back) and the
+# pause generation (a turn reserved before a later pause is void).
 _RESERVE = """
 redis.replicate_commands()
 local t = redis.call('TIME')
@@ -48,16 +54,19 @@ local send_at = tat - tolerance
 if send_at < now then send_at = now end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-return tostring(send_at - now)
+return {tostring(send_at - now), tonumber(redis.call('GET', KEYS[3]) or '0')}
 """
-# Seconds left of the shared pause.
+# Seconds left of the shared pause, and the pause generation.
 _PAUSED_FOR = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
-return tostring(math.max(pause - now, 0))
+return {tostring(math.max(pause - now, 0)), tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
-# Pause everyone until ``seconds`` from now, unless a longer pause is on.
+# Pause everyone until ``seconds`` from now, unless a longer pause is on. The
+# schedule moves with it: turns start again at the pause's end (the rate's
+# pace from there), and the generation tells holders of earlier turns that
+# theirs are void.
 _PAUSE = """
 redis.replicate_commands()
 local t = redis.call('TIME')
@@ -65,7 +74,10 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local untill = now + tonumber(ARGV[1])
 local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
 if untill > pause then
-  redis.call('SET', KEYS[1], tostring(untill), 'PX', math.ceil(tonumber(ARGV[1]) * 1000) + 1000)
+  local px = math.ceil(tonumber(ARGV[1]) * 1000) + 1000
+  redis.call('SET', KEYS[1], tostring(untill), 'PX', px)
+  redis.call('SET', KEYS[2], tostring(untill), 'PX', px)
+  redis.call('INCR', KEYS[3])
 end
 return 1
 """
@@ -92,8 +104,19 @@ class RedisCoordination:
         on_error: When Redis cannot be reached: ``"fail"`` raises
             ``CoordinationError`` before sending (an account's limits are
             never exceeded silently); ``"local"`` paces this worker alone
-            until Redis answers again.
+            (its own rate limit, its own login) until Redis answers again.
         lock_timeout: Seconds a login lock lives if its holder dies.
+        timeout: Seconds one coordination call may take, whatever retries
+            the Redis client would make on its own: past it, Redis counts
+            as unreachable.
+        retry_interval: Seconds after a failure during which Redis is not
+            tried again (every call decides at once, locally or with
+            ``CoordinationError``); then one call tries it again.
+        clock: Monotonic seconds (tests).
+
+    Attributes:
+        fallbacks: Decisions made locally because Redis was unreachable.
+        outages: Times Redis was found unreachable after answering.
     """
 
     def __init__(
@@ -103,13 +126,25 @@ class RedisCoordination:
         key: str,
         on_error: Literal["fail", "local"] = "fail",
         lock_timeout: float = 10.0,
+        timeout: float = 0.25,
+        retry_interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if on_error not in {"fail", "local"}:
             raise ValueError(f'on_error must be "fail" or "local", got {on_error!r}')
+        for name, value in (("timeout", timeout), ("retry_interval", retry_interval)):
+            if not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
         self.redis = redis
         self.key = key
         self.on_error = on_error
         self.lock_timeout = lock_timeout
+        self.timeout = float(timeout)
+        self.retry_interval = float(retry_interval)
+        self._clock = clock
+        self._down_until: float | None = None  # None: Redis answered last time
+        self._down_reason = ""
+        self.outages = 0
         self._reserve = redis.register_script(_RESERVE)
         self._paused_for = redis.register_script(_PAUSED_FOR)
         self._pause = redis.register_script(_PAUSE)
@@ -122,35 +157,81 @@ class RedisCoordination:
     def _keys(self, name: str) -> str:
         return f"{self.key}:{name}"
 
-    def _unreachable(self, exc: Exception) -> CoordinationError:
+    def _unreachable(self, reason: str) -> CoordinationError:
         return CoordinationError(
-            f"Redis coordinating key {self.key!r} is unreachable ({type(exc).__name__}: {exc});"
+            f"Redis coordinating key {self.key!r} is unreachable ({reason});"
             " nothing was sent, so the account's shared limits hold"
         )
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is taken as down (after a failure, for ``retry_interval``)."""
+        return self._down_until is None or self._clock() >= self._down_until
 
     async def _call(self, coroutine: Any) -> Any:  # noqa: ANN401 - redis answers
         from redis.exceptions import RedisError  # noqa: PLC0415 - the redis extra
 
+        if not self.available:
+            coroutine.close()  # never started: nothing to clean up
+            raise self._unreachable(f"{self._down_reason}; not tried again yet")
         try:
-            return await coroutine
+            with anyio.fail_after(self.timeout):
+                answer = await coroutine
+        except TimeoutError:
+            self._went_down(f"no answer within {self.timeout:g} s")
         except (RedisError, OSError) as exc:
-            raise self._unreachable(exc) from exc
+            # The cause is summarised, not chained: redis-py's frames hold
+            # its connection settings, a password among them.
+            self._went_down(f"{type(exc).__name__}: {exc}")
+        else:
+            if self._down_until is not None:
+                self._down_until = None
+                logger.warning("Redis answers again: shared pacing and token resumed")
+            return answer
+        raise self._unreachable(self._down_reason)
+
+    def _went_down(self, reason: str) -> None:
+        if self._down_until is None:
+            self.outages += 1
+            logger.warning(
+                "Redis unreachable (%s): %s for the next %g s at least",
+                reason,
+                "pacing this worker alone" if self.on_error == "local" else "failing calls",
+                self.retry_interval,
+            )
+        self._down_reason = reason
+        self._down_until = self._clock() + self.retry_interval
 
     async def reserve(self, rate: float, burst: float) -> float:
         """Reserve a send time for one request; return the seconds to wait for it."""
+        return (await self.reserve_turn(rate, burst))[0]
+
+    async def reserve_turn(self, rate: float, burst: float) -> tuple[float, int]:
+        """Reserve a send time: (seconds to wait for it, pause generation).
+
+        When the generation has changed by the time the wait is over, a pause
+        began meanwhile and the turn is void: reserve again.
+        """
         interval = 1.0 / rate
         tolerance = interval * max(burst - 1.0, 0.0)
-        keys = [self._keys("tat"), self._keys("pause")]
-        answer = await self._call(self._reserve(keys=keys, args=[interval, tolerance]))
-        return float(answer)
+        keys = [self._keys("tat"), self._keys("pause"), self._keys("generation")]
+        wait, generation = await self._call(self._reserve(keys=keys, args=[interval, tolerance]))
+        return float(wait), int(generation)
 
     async def paused_for(self) -> float:
         """Seconds left of a pause some worker was asked for."""
-        return float(await self._call(self._paused_for(keys=[self._keys("pause")])))
+        return (await self.pause_state())[0]
+
+    async def pause_state(self) -> tuple[float, int]:
+        """(Seconds left of the shared pause, pause generation)."""
+        keys = [self._keys("pause"), self._keys("generation")]
+        left, generation = await self._call(self._paused_for(keys=keys))
+        return float(left), int(generation)
 
     async def pause(self, seconds: float) -> None:
-        """Hold back every worker for ``seconds`` from now."""
-        await self._call(self._pause(keys=[self._keys("pause")], args=[seconds]))
+        """Hold back every worker for ``seconds`` from now; turns resume at the rate after."""
+        keys = [self._keys("pause"), self._keys("tat"), self._keys("generation")]
+        await self._call(self._pause(keys=keys, args=[seconds]))
 
     async def load_token(self) -> str | None:
         """The JWT some worker stored, if it has not expired."""

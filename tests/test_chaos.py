@@ -302,6 +302,52 @@ async def test_429_with_retry_after_pauses_every_task() -> None:
     assert 1 == fake.stats["throttled"]
 
 
+@pytest.mark.parametrize(
+    "anyio_backend",
+    [
+        pytest.param(
+            ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}),
+            id="trio-virtual-time",
+        )
+    ],
+)
+async def test_sends_resume_at_the_rate_after_a_pause() -> None:
+    """rate_limit=20, a 429 with Retry-After: 2 mid-job: no burst when the pause ends.
+
+    Turns reserved before the pause are pushed back by it: every one-second
+    window, the one after the pause included, holds at most 20 + the burst of
+    2, and the job takes at least (requests / rate) + pause.
+    """
+    fake = FakeBSG(seed_contacts=10, clock=lambda: 1_700_000_000.0 + anyio.current_time())
+    first = next(iter(fake.contacts))
+    async with fake.client(clock=VirtualClock(), rate_limit=20, max_concurrency=16) as client:
+        await client.contacts.get(first)
+        start = len(fake.request_times)
+        async with anyio.create_task_group() as group:
+            group.start_soon(_throttle_after, fake, start + 30, 2.0)
+            got = await client.contacts.get_many([first] * 120, concurrency=16).collect()
+    assert 120 == len(got)
+    times = fake.request_times[start:]
+    throttled_at = times[30]
+    after = [t for t in times if t > throttled_at]
+    assert min(after) >= throttled_at + 2.0
+    assert worst_window(times) <= 20 + 2
+    assert sum(1 for t in after if t < min(after) + 0.1) <= 2 + 2  # the burst, not 19
+    assert times[-1] - times[0] >= (121 - 2) / 20 + 2.0 - 0.05
+
+
+async def _throttle_after(fake: FakeBSG, requests: int, retry_after: float) -> None:
+    """Make request number ``requests`` answer 429 with Retry-After (on virtual time)."""
+    while len(fake.request_times) < requests:
+        await anyio.sleep(0.001)
+    fake.throttle(retry_after)
+
+
+def worst_window(times: list[float]) -> int:
+    """Most requests in any one-second window starting at a request."""
+    return max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
+
+
 HOSTILE: list[tuple[str, httpx.Response, type[bsg_async.BSGError], str]] = [
     (
         "truncated JSON",

@@ -148,10 +148,15 @@ def test_short_tokens_one_login_for_all_workers(redis_server: RedisServer) -> No
 async def test_redis_down_fails_fast_then_resumes(
     served: EmulatorServer, redis_server: RedisServer
 ) -> None:
-    """Redis killed: a typed error and nothing sent (fail-fast); Redis back: calls work again."""
+    """Redis killed: a typed error and nothing sent (fail-fast); Redis back: calls work again.
+
+    After a failure Redis is not tried for ``retry_interval`` (each call fails
+    at once); the first call after it tries Redis again.
+    """
     store = redis.asyncio.Redis(port=redis_server.port)
     first = min(served.fake.contacts)
-    shared = bsg_async.RedisCoordination(store, key="bsg:down")
+    now = [0.0]
+    shared = bsg_async.RedisCoordination(store, key="bsg:down", clock=lambda: now[0])
     async with bsg_async.Client(
         DEFAULT_KEY, base_url=served.base_url, rate_limit=50, shared=shared
     ) as client:
@@ -162,8 +167,12 @@ async def test_redis_down_fails_fast_then_resumes(
             await client.contacts.get(first)
         assert sent == served.fake.stats["route:contact_get"]
         await anyio.to_thread.run_sync(redis_server.start)
+        with pytest.raises(bsg_async.CoordinationError, match="not tried again yet"):
+            await client.contacts.get(first)
+        now[0] += shared.retry_interval
         assert first == (await client.contacts.get(first)).id
     await store.aclose()
+    assert 1 == shared.outages
 
 
 @pytest.mark.anyio
