@@ -108,25 +108,38 @@ def test_four_workers_keep_one_rate_limit(
     assert 1 == served.fake.stats["logins"]
 
 
-def test_a_retry_after_seen_by_one_pauses_all(
+def test_a_retry_after_seen_by_one_pauses_all_and_moves_the_schedule(
     served: EmulatorServer, redis_server: RedisServer
 ) -> None:
-    """A 429 with Retry-After: 2 to one worker: no worker sends for 2 s."""
+    """4 workers at rate_limit=20, a 429 with Retry-After: 2 mid-job.
+
+    No worker sends for 2 s; when the pause ends, sends resume at the limit's
+    pace (the turns reserved before the pause were pushed back by it), so no
+    one-second window holds more than 20 + the burst of 2 (+ 2 for arrival
+    jitter on a busy core), and the job takes at least 120 / 20 + 2 s.
+    Before the fix: 42 requests within 0.1 s of the pause's end, a worst
+    window of 60.
+    """
     fake = served.fake
-    processes = start_workers(served, redis_server, workers=4, each=60, rate=40)
+    processes = start_workers(served, redis_server, workers=4, each=30, rate=20)
     deadline = time.monotonic() + 30
-    while fake.stats["route:contact_get"] < 40 and time.monotonic() < deadline:
+    while fake.stats["route:contact_get"] < 30 and time.monotonic() < deadline:
         time.sleep(0.005)
     before = len(fake.request_times)
     fake.throttle(2.0)
     results = finish(processes)
-    assert [60] * 4 == [r["ok"] for r in results]
+    assert [30] * 4 == [r["ok"] for r in results]
     assert 1 == fake.stats["throttled"]
     throttled_at, *after = fake.request_times[before:]
     # Requests already on the wire when the 429 went out may still arrive in
     # the next few milliseconds; nothing is sent after that for 2 s.
     late = [round(t - throttled_at, 3) for t in after if 0.05 < t - throttled_at < 2.0]
     assert [] == late
+    times = gets(fake)
+    resumed = [t for t in times if t >= throttled_at + 2.0]
+    assert worst_window(times) <= 20 + 2 + 2
+    assert sum(1 for t in resumed if t < resumed[0] + 0.1) <= 2 + 2
+    assert times[-1] - times[0] >= (120 - 2) / 20 + 2.0 - 0.2
 
 
 def test_short_tokens_one_login_for_all_workers(redis_server: RedisServer) -> None:
