@@ -48,6 +48,18 @@ _OK = 200
 _REJECTED = frozenset({401, 403, 422})
 
 
+def _forget_credentials(request: httpx.Request) -> None:
+    """Erase the key (a login's body) and the token from a request that was sent.
+
+    Errors and responses keep their request, and tracebacks their frames: a
+    spent login request must not hold the key for whoever reads them.
+    """
+    if "authorization" in request.headers:
+        request.headers["Authorization"] = "Bearer <redacted>"
+    request.stream = httpx.ByteStream(b"")
+    request._content = b""  # noqa: SLF001 - httpx keeps the sent body here
+
+
 class Secret:
     """A string that never shows itself in a repr, str or traceback."""
 
@@ -177,7 +189,7 @@ class AuthTransport(httpx.AsyncBaseTransport):
             return None
         try:
             body = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         bearer = body.get("bearer") if isinstance(body, dict) else None
         return bearer if isinstance(bearer, str) and bearer else None
@@ -204,9 +216,12 @@ class AuthTransport(httpx.AsyncBaseTransport):
             )
         request.headers["User-Agent"] = for_request.headers.get("User-Agent", "")
         request.headers["Accept"] = "application/json"
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        await response.aread()
+        try:
+            response = await self._transport.handle_async_request(request)
+            response.request = request
+            await response.aread()
+        finally:
+            _forget_credentials(request)
         return response
 
     async def token_for(self, request: httpx.Request, stale: Secret | None = None) -> Secret:

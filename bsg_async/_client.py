@@ -57,7 +57,7 @@ from bsg_async._errors import (
 )
 from bsg_async._pool import ShardedTransport
 from bsg_async._ratelimit import RateLimitTransport, WaitTooLongError
-from bsg_async._read import ReadTransport, ResponseTooLargeError
+from bsg_async._read import BodyError, ReadTransport
 from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async.resources.contacts import Contacts
 from bsg_async.resources.fields import Fields
@@ -82,6 +82,7 @@ DEFAULT_BASE_URL = "https://one-api.bsg.world/api"
 _VERSION = "0.1.0"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _ERROR_STATUS = 400
+_REDIRECT_STATUS = 300
 # Default budget of one call: retries, waits in line and pauses included.
 DEFAULT_TOTAL_TIMEOUT = 300.0
 
@@ -158,7 +159,9 @@ class _ClientTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         # Streamed: the read layer above reads (and caps) the body itself; a
         # response already read by send() would leave it an empty stream.
-        return await self._client.send(request, stream=True)
+        # Never redirected, whatever the lent client says: a redirect would
+        # carry the key (at login) or the token to wherever it points.
+        return await self._client.send(request, stream=True, follow_redirects=False)
 
 
 def environment_proxy(url: httpx.URL) -> httpx.Proxy | None:
@@ -469,7 +472,12 @@ class Client:
             base_url=self.base_url,
             transport=self._retry,
             timeout=self._options.timeout,
-            headers={"Accept": "application/json", "User-Agent": f"bsg-async/{_VERSION}"},
+            headers={
+                "Accept": "application/json",
+                # Decoded (and capped) by the read layer; nothing else is asked for.
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": f"bsg-async/{_VERSION}",
+            },
             # Environment proxies and certificates are applied by the
             # innermost transport; this client only builds requests.
             trust_env=False,
@@ -665,6 +673,9 @@ class Client:
                 response = await self._send(request)
         finally:
             lifecycle.in_flight.discard(scope)
+            # Errors keep the request (and the response its request): the
+            # bearer token must not travel with them.
+            _redact(request.headers)
         if scope.cancelled_caught:
             # Only aclose() and the budget cancel this scope; a cancellation
             # from outside propagates through it untouched.
@@ -686,6 +697,10 @@ class Client:
         )
         if response.status_code >= _ERROR_STATUS:
             raise _status_error(response)
+        if response.status_code >= _REDIRECT_STATUS:
+            raise APIStatusError(
+                _redirect_message(f"{method} {request.url.path}", response), response=response
+            )
         return _parse(response, parse)
 
     def _check_ready(self, method: str, path: str) -> None:
@@ -706,14 +721,14 @@ class Client:
         try:
             return await self._http.send(request)
         except LoginFailedError as exc:
-            raise _status_error(exc.response, login=True, call=request) from None
+            refused = exc.response
         except WaitTooLongError as exc:
             raise _wait_error(exc, request) from None
         except httpx.TimeoutException as exc:
             raise _connection_error(APITimeoutError, exc, request) from exc
         except httpx.TransportError as exc:
             raise _connection_error(APIConnectionError, exc, request) from exc
-        except ResponseTooLargeError as exc:
+        except BodyError as exc:
             raise DecodeError(str(exc)) from None
         except RuntimeError:
             if self._http.is_closed:  # httpx refuses to send on a closed client
@@ -721,6 +736,14 @@ class Client:
                     f"{request.method} {request.url.path}: the client is closed", request=request
                 ) from None
             raise
+        # Raised here, outside the handler, so that the error has no context:
+        # the login request's body holds the API key, and the error keeps a
+        # copy of it without the body.
+        login = refused.request
+        headers = httpx.Headers(login.headers)
+        _redact(headers)
+        refused.request = httpx.Request(login.method, login.url, headers=headers)
+        raise _status_error(refused, login=True, call=request)
 
 
 class _Requester:
@@ -869,6 +892,8 @@ def _login_failure(
     status = response.status_code
     if _REJECTED_KEY in message.lower():
         return AuthenticationError, f"the API key was rejected at login: {message}"
+    if 300 <= status < 400:  # noqa: PLR2004
+        return AuthenticationError, _redirect_message("the login", response)
     if status < 400:  # noqa: PLR2004
         return AuthenticationError, f"the login answered {status} without a token ({message})"
     url = response.request.url
@@ -884,10 +909,30 @@ def _login_failure(
     return cls, message
 
 
+def _redact(headers: httpx.Headers) -> None:
+    """Replace a bearer token in request headers kept on an error or a response."""
+    if "authorization" in headers:
+        headers["Authorization"] = "Bearer <redacted>"
+
+
+def _redirect_message(what: str, response: httpx.Response) -> str:
+    target = response.headers.get("location", "nowhere")
+    return (
+        f"{what} was redirected ({response.status_code} to {target[:200]}); the SDK never"
+        " follows redirects (the key or token would go along): set base_url to the API's"
+        " own root"
+    )
+
+
 def _error_details(response: httpx.Response) -> tuple[str, object]:
     """The API's ``message`` and ``errors``, or a description of a foreign body."""
     try:
         body = _json_body(response)
+    except RecursionError:
+        return (
+            f"an error body of JSON nested too deeply to read ({len(response.content)} bytes)",
+            None,
+        )
     except _converter.JSON_ERRORS:
         return describe_body(response), None
     if isinstance(body, dict):
@@ -902,6 +947,13 @@ def _parse(response: httpx.Response, parse: Callable[[bytes], T]) -> T:
     where = f"{response.request.method} {response.request.url.path}"
     try:
         return parse(response.content)
+    except RecursionError:
+        raise DecodeError(
+            f"{where} -> {response.status_code} answered JSON nested too deeply to read"
+            f" ({len(response.content)} bytes)",
+            response=response,
+            retries_taken=retries,
+        ) from None
     except _converter.JSON_ERRORS:
         raise DecodeError(
             f"{where} -> {response.status_code} answered {describe_body(response)}",

@@ -11,6 +11,7 @@
     ├── APIConnectionError                      no usable answer from the server
     │   └── APITimeoutError
     ├── DecodeError                             an answer that is not the JSON promised
+    ├── PagingError                             pages that would never end
     └── APIStatusError                          the server answered with an error status
         ├── BadRequestError            400
         ├── AuthenticationError        401, or a rejected API key
@@ -52,6 +53,7 @@ __all__ = [
     "InvalidRequestError",
     "MissingExtraError",
     "NotFoundError",
+    "PagingError",
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
@@ -200,6 +202,17 @@ class DecodeError(BSGError):
     def status_code(self) -> int | None:
         """The HTTP status of the answer, if there was one."""
         return None if self.response is None else self.response.status_code
+
+
+class PagingError(BSGError):
+    """The server's pages cannot be walked to an end, so the walk stopped.
+
+    Raised by a paginator when the server claims a total beyond reason, when
+    the total grows past what was there at the start by more than the
+    margin (see ``Paginator``), or when a page holds only rows already
+    received. ``offset`` says where it stopped; the items before it were
+    handed out.
+    """
 
 
 class APIStatusError(BSGError):

@@ -4,7 +4,13 @@ The API pages by offset, and offset paging is not a snapshot: rows added or
 removed while paging shift later pages, ``total`` may change from page to
 page, and a page may come back short or empty before ``total`` is reached.
 The paginator therefore advances by what each page actually held, re-reads
-``total`` from every page, and stops at the first empty or short page, so it
+``total`` from every page, and stops at the first empty or short page.
+
+Against a server that never ends (a total of 10**18, a total that grows on
+every page, pages that repeat the same rows) that is not enough, so a walk
+also stops, with ``PagingError``, at a total above ``MAX_TOTAL``, at a total
+grown past twice the first page's plus ``TOTAL_GROWTH`` rows, and at a page
+whose every row came in one of the ``RECENT_PAGES`` pages before it. So it
 always ends.
 """
 
@@ -12,11 +18,11 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
-from bsg_async._errors import BSGError
+from bsg_async._errors import BSGError, PagingError
 from bsg_async._frames import Tabular
 from bsg_async._progress import progress_bar, set_total
 from bsg_async._validate import MIN_PAGE_SIZE
@@ -36,6 +42,11 @@ __all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "PageStream", "Pag
 # ``prefetch`` requests in flight: only the window's tail runs below full
 # concurrency, and at most one window is fetched beyond where a consumer stops.
 PREFETCH_WINDOW = 2
+
+# Limits of a walk against a server that never ends (see the module's notes).
+MAX_TOTAL = 100_000_000
+TOTAL_GROWTH = 10_000
+RECENT_PAGES = 16
 
 T = TypeVar("T")
 # What a progress bar over pages calls its items.
@@ -137,6 +148,47 @@ class Paginator(Tabular, Generic[T]):
                 yield page
 
 
+class _Guard:
+    """Ends a walk, with ``PagingError``, when the server's pages could never end it."""
+
+    def __init__(self) -> None:
+        self._first_total: int | None = None
+        self._recent: deque[frozenset[object]] = deque(maxlen=RECENT_PAGES)
+
+    def check(self, offset: int, page: Page[Any]) -> PagingError | None:
+        """The error that ends the walk at this page, or None."""
+        total = page.total
+        if total > MAX_TOTAL:
+            return self._stop(
+                offset, f"the server says there are {total:,} rows, more than {MAX_TOTAL:,}"
+            )
+        if self._first_total is None:
+            self._first_total = total
+        elif total > 2 * self._first_total + TOTAL_GROWTH:
+            return self._stop(
+                offset,
+                f"the total grew from {self._first_total:,} to {total:,} while paging (more"
+                f" than double plus {TOTAL_GROWTH:,}): rows are added faster than they can"
+                " be read, or the server counts wrong",
+            )
+        ids = frozenset(getattr(item, "id", None) for item in page.items)
+        if page.items and None not in ids:
+            if any(ids <= seen for seen in self._recent):
+                return self._stop(
+                    offset,
+                    f"the page at offset {offset:,} holds only rows already received (ids"
+                    f" {min(ids)}..{max(ids)}): the server repeats itself",  # type: ignore[type-var]
+                )
+            self._recent.append(ids)
+        return None
+
+    @staticmethod
+    def _stop(offset: int, reason: str) -> PagingError:
+        error = PagingError(f"paging stopped at offset {offset:,}: {reason}")
+        error.offset = offset
+        return error
+
+
 class PageIterator(Generic[T]):
     """Async iterator of a paginator's pages.
 
@@ -159,6 +211,7 @@ class PageIterator(Generic[T]):
         self._remaining = paginator.limit
         self._total: int | None = None
         self._done = self._remaining == 0
+        self._guard = _Guard()
         # Fetched pages (or the error a page raised) waiting to be handed out.
         self._ready: deque[tuple[int, int, Page[T] | BSGError]] = deque()
 
@@ -223,6 +276,8 @@ class PageIterator(Generic[T]):
         if not self._ready:
             await self._fill()
         offset, ask, page = self._ready.popleft()
+        if not isinstance(page, BSGError):
+            page = self._guard.check(offset, page) or page
         if isinstance(page, BSGError):
             self._done = True
             self._ready.clear()
@@ -295,6 +350,7 @@ class PageStream(Generic[T]):
         self._group: TaskGroup | None = None
         self._send, self._receive = anyio.create_memory_object_stream[Page[T] | BSGError](0)
         self._done = False
+        self._guard = _Guard()
 
     async def __aenter__(self) -> PageStream[T]:
         self._group = anyio.create_task_group()
@@ -381,6 +437,8 @@ class PageStream(Generic[T]):
             await head.arrived.wait()
             result = head.result
             assert result is not None  # noqa: S101 - set before arrived
+            if not isinstance(result, BSGError):
+                result = self._guard.check(head.offset, result) or result
             if isinstance(result, BSGError):
                 await self._send.send(result)
                 return False

@@ -6,12 +6,15 @@ one byte at a time never trips it. This layer bounds the whole exchange
 own in ``request.extensions["bsg_timeout"]``) and raises ``httpx.ReadTimeout``
 past it, which the retry layer treats like any timeout.
 A body larger than ``max_bytes`` is abandoned with ``ResponseTooLargeError``
-instead of filling memory.
+instead of filling memory. The cap holds for the decoded body too: a gzip or
+deflate body is decompressed here, as it arrives, never past the cap (a
+small compressed answer can expand a thousandfold).
 """
 
 from __future__ import annotations
 
 import contextlib
+import zlib
 from typing import TYPE_CHECKING
 
 import anyio
@@ -20,18 +23,85 @@ import httpx
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["ReadTransport", "RequestBody", "ResponseTooLargeError"]
+__all__ = ["BodyError", "ReadTransport", "RequestBody", "ResponseTooLargeError"]
+
+# Content encodings decoded here (anything else was not asked for).
+_INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 0}
 
 
-class ResponseTooLargeError(Exception):
+class BodyError(Exception):
+    """An answer's body could not be read as sent (the client maps it to ``DecodeError``)."""
+
+
+class ResponseTooLargeError(BodyError):
     """An answer's body exceeded the size the client accepts."""
 
-    def __init__(self, request: httpx.Request, limit: int) -> None:
-        super().__init__(
-            f"{request.method} {request.url.path}: answer larger than {limit} bytes, abandoned"
-        )
+    def __init__(self, request: httpx.Request, limit: int, *, decoded: bool = False) -> None:
+        what = "answer larger than" if not decoded else "answer decompressing to more than"
+        super().__init__(f"{request.method} {request.url.path}: {what} {limit} bytes, abandoned")
         self.request = request
         self.limit = limit
+
+
+class _Inflate:
+    """A gzip or deflate decoder that never produces more than ``limit`` bytes in all."""
+
+    def __init__(self, encoding: str, request: httpx.Request, limit: int) -> None:
+        self._encoding = encoding
+        self._request = request
+        self._limit = limit
+        self._left = limit
+        self._zlib = zlib.decompressobj(_INFLATE_WBITS[encoding] or zlib.MAX_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes) -> bytes:
+        """Decompress a chunk; raise past the limit."""
+        try:
+            out = self._zlib.decompress(data, self._left + 1)
+        except zlib.error:
+            if self._encoding != "deflate" or self._started:
+                raise self._broken() from None
+            # "deflate" is sent raw by some servers, without the zlib header.
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            try:
+                out = self._zlib.decompress(data, self._left + 1)
+            except zlib.error:
+                raise self._broken() from None
+        self._started = True
+        if len(out) > self._left:
+            raise ResponseTooLargeError(self._request, self._limit, decoded=True)
+        self._left -= len(out)
+        return out
+
+    def flush(self) -> bytes:
+        """What is left once the body ended."""
+        out = self._zlib.flush()
+        if len(out) > self._left:
+            raise ResponseTooLargeError(self._request, self._limit, decoded=True)
+        return out
+
+    def _broken(self) -> BodyError:
+        request = self._request
+        return BodyError(
+            f"{request.method} {request.url.path}: the answer's {self._encoding} body could"
+            " not be decompressed"
+        )
+
+
+def _decoders(response: httpx.Response, request: httpx.Request, limit: int) -> list[_Inflate]:
+    """Decoders for the answer's Content-Encoding, in the order to apply them."""
+    encodings = [
+        value.strip().lower()
+        for value in response.headers.get("content-encoding", "").split(",")
+        if value.strip() and value.strip().lower() != "identity"
+    ]
+    for encoding in encodings:
+        if encoding not in _INFLATE_WBITS:
+            raise BodyError(
+                f"{request.method} {request.url.path}: the answer is encoded as {encoding!r},"
+                " which was not asked for (Accept-Encoding: gzip, deflate)"
+            )
+    return [_Inflate(encoding, request, limit) for encoding in reversed(encodings)]
 
 
 class ReadTransport(httpx.AsyncBaseTransport):
@@ -78,6 +148,11 @@ class ReadTransport(httpx.AsyncBaseTransport):
             # garbage collector, which trio reports as a ResourceWarning.)
             await stream.aclose()
             raise ResponseTooLargeError(request, self.max_bytes)
+        try:
+            decoders = _decoders(response, request, self.max_bytes)
+        except BodyError:
+            await stream.aclose()
+            raise
         # The raw stream, not aiter_raw(): a response a transport built in
         # memory is already "read" but its stream still replays.
         chunks = stream.__aiter__()
@@ -89,7 +164,13 @@ class ReadTransport(httpx.AsyncBaseTransport):
                 if size > self.max_bytes:
                     await _abandon(stream, chunks)
                     raise ResponseTooLargeError(request, self.max_bytes)
-                parts.append(chunk)
+                try:
+                    parts.append(_decode(decoders, chunk))
+                except BodyError:
+                    await _abandon(stream, chunks)
+                    raise
+            if decoders:
+                parts.append(_decode(decoders, b"", end=True))
         finally:
             # Close the iterator too: leaving an async generator to the
             # garbage collector is an error under trio.
@@ -97,8 +178,13 @@ class ReadTransport(httpx.AsyncBaseTransport):
             if close is not None:
                 await close()
             await stream.aclose()
-        # The same response, its network stream swapped for the bytes read.
-        response.stream = httpx.ByteStream(b"".join(parts))
+        # The same response, its network stream swapped for the bytes read
+        # (decoded already: httpx must not decode them again).
+        body = b"".join(parts)
+        if decoders:
+            del response.headers["content-encoding"]
+            response.headers["content-length"] = str(len(body))
+        response.stream = httpx.ByteStream(body)
         return response
 
     async def aclose(self) -> None:
@@ -130,6 +216,15 @@ class _Once:
             raise StopAsyncIteration
         content, self._content = self._content, None
         return content
+
+
+def _decode(decoders: list[_Inflate], chunk: bytes, *, end: bool = False) -> bytes:
+    """Run a chunk through each decoder in turn (at the end, flush each)."""
+    for decoder in decoders:
+        chunk = decoder.feed(chunk) if chunk else b""
+        if end:
+            chunk += decoder.flush()
+    return chunk
 
 
 # Chunks read (and dropped) after closing an abandoned body, at most.

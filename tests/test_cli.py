@@ -546,3 +546,46 @@ def test_a_part_left_by_a_killed_export_is_removed_and_named(
     assert f"removed {part}, left incomplete by an export that was killed" in err
     assert 30 == len(target.read_text(encoding="utf-8").splitlines())
     assert not part.exists()
+
+
+FORMULAS = [
+    "=1+1",
+    "+61401629754",
+    "-2",
+    "@SUM(A1:A9)",
+    '=HYPERLINK("http://evil.example","click")',
+    "=cmd|' /C calc'!A0",
+    "\tindented",
+    "\rreturn",
+    "plain, with a comma",
+    "'quoted already",
+]
+
+
+def test_csv_export_neutralises_formulas_and_imports_back_unchanged(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Formula cells get a leading ' in CSV (not JSONL, not with --raw); the import takes it off."""
+    fake = server.fake
+    field_id = fake.add_field("Note", "text", None, is_visible=True)["id"]
+    for number, text in enumerate(FORMULAS):
+        fake.add_contact(61_401_629_700 + number, [], {field_id: text})
+    target = tmp_path / "contacts.csv"
+    assert 0 == run(capsys, "contacts", "export", "--format", "csv", "-o", str(target))[0]
+    with target.open(encoding="utf-8", newline="") as handle:
+        cells = [row[f"field:{field_id}:Note"] for row in csv.DictReader(handle)]
+    expected = [f"'{t}" if t[0] in "=+-@\t\r" else t for t in FORMULAS]
+    assert expected == cells
+    raw = tmp_path / "raw.csv"
+    assert 0 == run(capsys, "contacts", "export", "--format", "csv", "--raw", "-o", str(raw))[0]
+    with raw.open(encoding="utf-8", newline="") as handle:
+        assert FORMULAS == [row[f"field:{field_id}:Note"] for row in csv.DictReader(handle)]
+    _, out, _ = run(capsys, "contacts", "export")
+    assert FORMULAS == [json.loads(line)["fields"][str(field_id)] for line in out.splitlines()]
+    # The CSV export imports into another book as it was.
+    for contact_id in list(fake.contacts):
+        fake.remove_contact(contact_id)
+    code, _, err = run(capsys, "contacts", "import", str(target))
+    assert 0 == code, err
+    imported = {c["phone"]: c["fields"][field_id] for c in fake.contacts.values()}
+    assert FORMULAS == [imported[61_401_629_700 + n] for n in range(len(FORMULAS))]

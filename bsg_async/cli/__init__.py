@@ -38,6 +38,13 @@ class UsageError(Exception):
     """A mistake in the command line that argparse cannot see."""
 
 
+_RAW_HELP = (
+    "CSV: write cells exactly as stored; by default a cell starting with = + - @ tab or"
+    " carriage return gets a leading ' so that spreadsheets do not run it as a formula"
+    " (the import takes it off again)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bsg-async",
@@ -65,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    export.add_argument("--raw", action="store_true", help=_RAW_HELP)
     load = contacts.add_parser(
         "import",
         help="create contacts from a CSV or JSONL file",
@@ -95,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     stop_export.add_argument("--type", choices=["sms", "viber", "rcs", "whatsapp"])
     stop_export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     stop_export.add_argument("-o", "--output", type=Path)
+    stop_export.add_argument("--raw", action="store_true", help=_RAW_HELP)
     stop_add = stop.add_parser("add", help="add phones")
     stop_add.add_argument("phones", nargs="*", help='e.g. 61401629754 or "+61 401 629 754"')
     stop_add.add_argument("--file", type=Path, help="one phone per line")
@@ -191,7 +200,9 @@ def _show(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[st
 async def _run(args: argparse.Namespace, client: bsg_async.Client) -> int:  # noqa: PLR0911
     if args.group == "contacts" and args.action == "export":
         with _output(args.output) as out:
-            count = await _jobs.export_contacts(client, out, lists=args.lists, fmt=args.format)
+            count = await _jobs.export_contacts(
+                client, out, lists=args.lists, fmt=args.format, raw=args.raw
+            )
         _say(f"exported {count} contacts")
         return OK
     if args.group == "contacts" and args.action == "import":
@@ -269,7 +280,9 @@ async def _import(args: argparse.Namespace, client: bsg_async.Client) -> int:
 async def _stoplist(args: argparse.Namespace, client: bsg_async.Client) -> int:
     if args.action == "export":
         with _output(args.output) as out:
-            count = await _jobs.export_stoplist(client, out, kind=args.type, fmt=args.format)
+            count = await _jobs.export_stoplist(
+                client, out, kind=args.type, fmt=args.format, raw=args.raw
+            )
         _say(f"exported {count} stop-list entries")
         return OK
     types = args.types or ["sms"]

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -29,6 +30,46 @@ __all__ = [
 ]
 
 CONTACT_COLUMNS = ["id", "phone", "created_at", "hlr_status", "hlr_last_check", "lists"]
+# A spreadsheet runs a cell starting with one of these as a formula (CSV
+# injection): such cells are written with a leading ' (OWASP's advice), which
+# the import takes off again.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Columns of a CSV export holding a custom field: "field:<id>:<name>".
+FIELD_COLUMN = re.compile(r"field:(\d{1,19}):")
+
+
+def formula_safe(value: object) -> object:
+    """A CSV cell that no spreadsheet runs as a formula (non-text values as they are)."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def formula_restored(value: str) -> str:
+    """A cell as it was before ``formula_safe``."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_TRIGGERS):
+        return value[1:]
+    return value
+
+
+class _SafeWriter:
+    """A ``csv.DictWriter`` whose text cells are formula-safe (unless ``raw``)."""
+
+    def __init__(self, out: TextIO, columns: list[str], *, raw: bool) -> None:
+        self._writer = csv.DictWriter(out, fieldnames=columns)
+        self._raw = raw
+
+    def writeheader(self) -> None:
+        self._writer.writerow(
+            {c: c if self._raw else formula_safe(c) for c in self._writer.fieldnames}
+        )
+
+    def writerow(self, row: dict[str, Any]) -> None:
+        if not self._raw:
+            row = {key: formula_safe(value) for key, value in row.items()}
+        self._writer.writerow(row)
+
+
 # Requests kept in flight by an export (a sliding window; see Paginator.stream).
 EXPORT_WINDOW = 8
 
@@ -45,16 +86,20 @@ def contact_record(contact: bsg_async.Contact) -> dict[str, Any]:
 
 
 async def export_contacts(
-    client: bsg_async.Client, out: TextIO, *, lists: list[int], fmt: str
+    client: bsg_async.Client, out: TextIO, *, lists: list[int], fmt: str, raw: bool = False
 ) -> int:
-    """Stream every contact (of ``lists``, when given) to ``out``; return the count."""
-    writer: csv.DictWriter[str] | None = None
+    """Stream every contact (of ``lists``, when given) to ``out``; return the count.
+
+    CSV cells that a spreadsheet would run as a formula get a leading ``'``
+    unless ``raw``; JSON Lines are written exactly.
+    """
+    writer: _SafeWriter | None = None
     field_columns: dict[int, str] = {}
     if fmt == "csv":
         fields = await client.fields.list()
         field_columns = {f.id: f"field:{f.id}:{f.name}" for f in fields}
         columns = CONTACT_COLUMNS + list(field_columns.values()) + ["other_fields"]
-        writer = csv.DictWriter(out, fieldnames=columns)
+        writer = _SafeWriter(out, columns, raw=raw)
         writer.writeheader()
     count = 0
     paginator = client.contacts.list(lists=lists or None, prefetch=EXPORT_WINDOW)
@@ -70,7 +115,7 @@ async def export_contacts(
 def _write_contacts(
     page: bsg_async.Page[bsg_async.Contact],
     out: TextIO,
-    writer: csv.DictWriter[str] | None,
+    writer: _SafeWriter | None,
     field_columns: dict[int, str],
 ) -> int:
     """Write one page of contacts as JSON lines or CSV rows; return how many."""
@@ -93,11 +138,11 @@ def _write_contacts(
 
 
 async def export_stoplist(
-    client: bsg_async.Client, out: TextIO, *, kind: str | None, fmt: str
+    client: bsg_async.Client, out: TextIO, *, kind: str | None, fmt: str, raw: bool = False
 ) -> int:
-    """Stream the stop list to ``out``; return the count."""
+    """Stream the stop list to ``out``; return the count (CSV formula-safe unless ``raw``)."""
     columns = ["id", "phone", "created_at", "sms_stoplist", "viber_stoplist", "rcs_stoplist"]
-    writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
+    writer = _SafeWriter(out, columns, raw=raw) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
     count = 0
@@ -169,7 +214,12 @@ class Outcome:
 
 
 def read_rows(source: Path, field_map: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, contact mapping) for each input row; bad rows carry an error."""
+    """(row number, contact mapping) for each input row; bad rows carry an error.
+
+    CSV cells lose the leading ``'`` an export put before a formula
+    character, and an export's ``field:<id>:<name>`` columns go into their
+    custom fields, so an exported file imports unchanged.
+    """
     if source.suffix.lower() == ".jsonl":
         with source.open(encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
@@ -185,7 +235,11 @@ def read_rows(source: Path, field_map: dict[str, int]) -> Iterator[tuple[int, di
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is read as such.
     with source.open(encoding="utf-8-sig", newline="") as handle:
         for number, data in enumerate(csv.DictReader(handle), start=2):
-            yield number, _from_mapping(data, field_map)
+            cells = {
+                key: formula_restored(value) if isinstance(value, str) else value
+                for key, value in data.items()
+            }
+            yield number, _from_mapping(cells, field_map, field_columns=True)
 
 
 IMPORT_COLUMNS_HELP = (
@@ -228,7 +282,19 @@ def check_columns(source: Path, field_map: dict[str, int]) -> str | None:
     )
 
 
-def _from_mapping(data: object, field_map: dict[str, int]) -> dict[str, Any]:
+def _field_columns(row: dict[Any, Any]) -> dict[int, str]:
+    """Values of an export's ``field:<id>:<name>`` columns, by field id."""
+    values: dict[int, str] = {}
+    for column, value in row.items():
+        found = FIELD_COLUMN.match(column) if isinstance(column, str) else None
+        if found and value not in {None, ""}:
+            values[int(found.group(1))] = str(value)
+    return values
+
+
+def _from_mapping(
+    data: object, field_map: dict[str, int], *, field_columns: bool = False
+) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {"error": "row is not an object", "raw": data}
     raw = dict(data)
@@ -242,6 +308,8 @@ def _from_mapping(data: object, field_map: dict[str, int]) -> dict[str, Any]:
         for key, value in nested.items():
             if str(key).isdigit() and value is not None:
                 fields[int(key)] = str(value)
+    if field_columns:
+        fields.update(_field_columns(raw))
     for column, field_id in field_map.items():
         value = _column(raw, column)
         if value not in {None, ""}:
@@ -500,19 +568,19 @@ def _write_rejects(
         path.unlink(missing_ok=True)
         return
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "reason", "http_status", "data"])
+        writer = _SafeWriter(handle, ["row", "reason", "http_status", "data"], raw=False)
+        writer.writeheader()
         for number, row in rows:
             entry = report.get(number)
             if entry is None:
                 continue
             writer.writerow(
-                [
-                    number,
-                    entry["reason"],
-                    entry.get("http") or "",
-                    json.dumps(row.get("raw"), ensure_ascii=False),
-                ]
+                {
+                    "row": number,
+                    "reason": entry["reason"],
+                    "http_status": entry.get("http") or "",
+                    "data": json.dumps(row.get("raw"), ensure_ascii=False),
+                }
             )
 
 

@@ -16,6 +16,7 @@ import redis.asyncio
 import bsg_async
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG
 from tests.redis.conftest import RedisServer
+from tests.test_hostile import reachable_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
@@ -160,3 +161,21 @@ async def test_a_hostile_retry_after_never_pauses_past_the_ceiling(
     assert ended < 0.5
     assert pause_ms <= 2000  # ceiling 1 s, plus the key's 1 s of grace
     assert after < 1.0 + 0.5
+
+
+async def test_a_redis_password_is_not_reachable_from_coordination_errors(
+    served: EmulatorServer, redis_server: RedisServer
+) -> None:
+    """A wrong Redis password: CoordinationError, and the password in none of its text or frames."""
+    admin = redis.asyncio.Redis(port=redis_server.port)
+    await admin.config_set("requirepass", "the-real-one")
+    await admin.aclose()
+    store = redis.asyncio.Redis(port=redis_server.port, password="WRONG_redis_PASSWORD")
+    shared = bsg_async.RedisCoordination(store, key="bsg:auth")
+    async with bsg_async.Client(DEFAULT_KEY, base_url=served.base_url, shared=shared) as client:
+        with pytest.raises(bsg_async.CoordinationError) as info:
+            await client.contacts.get(min(served.fake.contacts))
+    await store.aclose()
+    text = reachable_text(info.value)
+    assert "unreachable" in text
+    assert "WRONG_redis_PASSWORD" not in text
