@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BodyError", "ReadTransport", "RequestBody", "ResponseTooLargeError"]
 
+# Most bytes one decompression step produces.
+_SLICE = 1024 * 1024
 # Content encodings decoded here (anything else was not asked for).
 _INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 0}
 
@@ -55,23 +57,32 @@ class _Inflate:
         self._started = False
 
     def feed(self, data: bytes) -> bytes:
-        """Decompress a chunk; raise past the limit."""
+        """Decompress a chunk, a slice of output at a time; raise past the limit."""
+        out: list[bytes] = []
+        while data:
+            piece = self._step(data)
+            data = self._zlib.unconsumed_tail
+            self._left -= len(piece)
+            if self._left < 0:
+                raise ResponseTooLargeError(self._request, self._limit, decoded=True)
+            out.append(piece)
+        return b"".join(out)
+
+    def _step(self, data: bytes) -> bytes:
+        """At most ``_SLICE`` bytes of output (a bomb never gets to allocate more at once)."""
         try:
-            out = self._zlib.decompress(data, self._left + 1)
+            piece = self._zlib.decompress(data, _SLICE)
         except zlib.error:
             if self._encoding != "deflate" or self._started:
                 raise self._broken() from None
             # "deflate" is sent raw by some servers, without the zlib header.
             self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
             try:
-                out = self._zlib.decompress(data, self._left + 1)
+                piece = self._zlib.decompress(data, _SLICE)
             except zlib.error:
                 raise self._broken() from None
         self._started = True
-        if len(out) > self._left:
-            raise ResponseTooLargeError(self._request, self._limit, decoded=True)
-        self._left -= len(out)
-        return out
+        return piece
 
     def flush(self) -> bytes:
         """What is left once the body ended."""
