@@ -173,3 +173,60 @@ def stress(session: nox.Session) -> None:
     finally:
         hog.kill()
         hog.wait()
+
+
+# Extras installed one at a time into a fresh virtual environment each.
+EXTRAS = ("cli", "fast", "aiohttp", "emulator", "redis", "pandas", "polars", "progress", "notebook")
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build sdist and wheel, check them, and use the wheel as a user would (each extra)."""
+    import shutil  # noqa: PLC0415 - only this session builds
+    import zipfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    session.install("build", "twine")
+    work = Path(session.create_tmp()).resolve()
+    dist = work / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    built = sorted(str(path) for path in dist.iterdir())
+    session.run("twine", "check", "--strict", *built)
+    (wheel,) = (str(path) for path in dist.glob("*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    if "bsg_async/py.typed" not in names:
+        session.error("the wheel has no bsg_async/py.typed")
+    if any(name.startswith(("tests/", "benchmarks/")) for name in names):
+        session.error("the wheel holds tests or benchmarks")
+    version = _declared_version()
+    for extra in ("", *EXTRAS):
+        venv = work / f"venv-{extra or 'plain'}"
+        shutil.rmtree(venv, ignore_errors=True)
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        target = f"{wheel}[{extra}]" if extra else wheel
+        session.run(python, "-m", "pip", "install", "--quiet", target, external=True)
+        check = (
+            "import bsg_async, pathlib; "
+            f"assert bsg_async.__version__ == {version!r}, bsg_async.__version__; "
+            "assert 'site-packages' in bsg_async.__file__, bsg_async.__file__; "
+            "print('bsg_async', bsg_async.__version__, 'from', "
+            "pathlib.Path(bsg_async.__file__).parent)"
+        )
+        # Run from the work directory, so the checkout's own package cannot be imported.
+        with session.chdir(work):
+            session.run(python, "-c", check, external=True)
+            if extra == "emulator":
+                session.run(python, "-m", "bsg_async.testing", "demo", external=True)
+            if extra == "cli":
+                session.run(str(venv / "bin" / "bsg-async"), "--help", external=True, silent=True)
+
+
+def _declared_version() -> str:
+    """The version the package declares (read from the file hatchling reads)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    text = Path("bsg_async/_version.py").read_text(encoding="utf-8")
+    return text.split('__version__ = "', 1)[1].split('"', 1)[0]

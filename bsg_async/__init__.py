@@ -37,6 +37,7 @@ from bsg_async._frames import Listing
 from bsg_async._pagination import Paginator
 from bsg_async._shared import CoordinationError, RedisCoordination
 from bsg_async._validate import parse_phone
+from bsg_async._version import __version__
 from bsg_async.models import (
     Contact,
     ContactField,
@@ -51,8 +52,6 @@ from bsg_async.models import (
     to_jsonable,
 )
 from bsg_async.resources._base import ConcurrencyCappedWarning
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APIConnectionError",

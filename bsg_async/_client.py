@@ -59,6 +59,7 @@ from bsg_async._pool import ShardedTransport
 from bsg_async._ratelimit import RateLimitTransport, WaitTooLongError
 from bsg_async._read import BodyError, ReadTransport
 from bsg_async._retry import RetryPolicy, RetryTransport
+from bsg_async._version import __version__
 from bsg_async.resources.contacts import Contacts
 from bsg_async.resources.fields import Fields
 from bsg_async.resources.lists import Lists
@@ -79,7 +80,6 @@ __all__ = ["DEFAULT_BASE_URL", "Client", "InsecureTransportWarning", "UnclosedCl
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://one-api.bsg.world/api"
-_VERSION = "0.1.0"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _ERROR_STATUS = 400
 _REDIRECT_STATUS = 300
@@ -476,7 +476,7 @@ class Client:
                 "Accept": "application/json",
                 # Decoded (and capped) by the read layer; nothing else is asked for.
                 "Accept-Encoding": "gzip, deflate",
-                "User-Agent": f"bsg-async/{_VERSION}",
+                "User-Agent": f"bsg-async/{__version__}",
             },
             # Environment proxies and certificates are applied by the
             # innermost transport; this client only builds requests.

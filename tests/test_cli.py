@@ -589,3 +589,89 @@ def test_csv_export_neutralises_formulas_and_imports_back_unchanged(
     assert 0 == code, err
     imported = {c["phone"]: c["fields"][field_id] for c in fake.contacts.values()}
     assert FORMULAS == [imported[61_401_629_700 + n] for n in range(len(FORMULAS))]
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "first_char"),
+    [
+        ("out.csv", [], "i"),
+        ("out.jsonl", [], "{"),
+        ("out.json", [], "["),
+        ("out.txt", ["--format", "csv"], "i"),
+    ],
+)
+def test_export_format_follows_the_file_extension(
+    server: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    extra: list[str],
+    first_char: str,
+) -> None:
+    """-o contacts.csv writes CSV (it wrote JSON Lines); .json one array; --format wins."""
+    server.fake.seed_contacts(20)
+    target = tmp_path / name
+    assert 0 == run(capsys, "contacts", "export", "-o", str(target), *extra)[0]
+    text = target.read_text(encoding="utf-8")
+    assert first_char == text[0]
+    if name.endswith(".json"):
+        assert 20 == len(json.loads(text))
+    if name.endswith(".csv") or extra:
+        assert 20 == len(list(csv.DictReader(io.StringIO(text))))
+
+
+def test_an_unknown_extension_needs_format_before_any_request(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """-o contacts.xlsx without --format: exit 2, nothing sent, nothing written."""
+    target = tmp_path / "contacts.xlsx"
+    code, _, err = run(capsys, "contacts", "export", "-o", str(target))
+    assert 2 == code
+    assert "cannot tell the format of" in err
+    assert "--format jsonl|csv|json" in err
+    assert 0 == sum(n for k, n in server.fake.stats.items() if k.startswith("route:"))
+    assert not target.exists()
+
+
+def test_an_export_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """`bsg-async contacts export | head -1`: one line out, no traceback, exit 141."""
+    with FakeBSG(seed_contacts=5000).serve() as served:
+        env = {
+            **os.environ,
+            "BSG_API_KEY": DEFAULT_KEY,
+            "BSG_BASE_URL": served.base_url,
+            "BSG_PROGRESS": "off",
+        }
+        done = subprocess.run(  # noqa: S602 - the pipe is the point
+            f"'{sys.executable}' -m bsg_async.cli contacts export | head -1;"
+            " echo status ${PIPESTATUS[0]} >&2",
+            shell=True,
+            executable="/bin/bash",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert 1 == len(done.stdout.splitlines())
+    assert "Traceback" not in done.stderr
+    assert "status 141" in done.stderr
+
+
+def test_emulator_serve_help_describes_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bsg_async.testing serve --help`: every option has a description."""
+    from bsg_async.testing.__main__ import main as emulator  # noqa: PLC0415
+
+    with pytest.raises(SystemExit):
+        emulator(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option, words in [
+        ("--host", "address to listen on"),
+        ("--port", "port (default: 8765)"),
+        ("--seed-contacts", "contacts generated at start"),
+        ("--seed", "seed of the generated data"),
+        ("--token-ttl", "seconds a login's JWT lives"),
+        ("--fault-rate", "share of requests answered with an injected fault"),
+    ]:
+        assert f"{option} " in text
+        assert words in text

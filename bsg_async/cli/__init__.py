@@ -1,7 +1,8 @@
 """The ``bsg-async`` command: bulk export, import and stop-list work.
 
-Exit codes: 0 success, 1 partial failure (rows rejected, or interrupted),
-2 usage error, 3 authentication failure. Data goes to stdout (or ``-o``),
+Exit codes: 0 success, 1 partial failure (rows not imported, or
+interrupted), 2 usage error, 3 authentication failure, 141 when the reader
+of the output went away (``| head``). Data goes to stdout (or ``-o``),
 progress and messages to stderr. The API key comes from ``BSG_API_KEY`` or a
 prompt, never from the command line.
 """
@@ -32,12 +33,20 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 OK, PARTIAL, USAGE, AUTH = 0, 1, 2, 3
+# As a command killed by SIGPIPE: the reader of its output went away.
+BROKEN_PIPE = 141
 
 
 class UsageError(Exception):
     """A mistake in the command line that argparse cannot see."""
 
 
+FORMATS = ["jsonl", "csv", "json"]
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+_FORMAT_HELP = (
+    "jsonl, csv or json (one array); default: from the -o file's extension (.jsonl, .csv,"
+    " .json), JSON Lines on stdout"
+)
 _RAW_HELP = (
     "CSV: write cells exactly as stored; by default a cell starting with = + - @ tab or"
     " carriage return gets a leading ' so that spreadsheets do not run it as a formula"
@@ -70,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="lists",
         help="only contacts of this list (repeatable)",
     )
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--format", choices=FORMATS, help=_FORMAT_HELP)
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     export.add_argument("--raw", action="store_true", help=_RAW_HELP)
     load = contacts.add_parser(
@@ -101,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     stop_export = stop.add_parser("export", help="stream the stop list")
     stop_export.add_argument("--type", choices=["sms", "viber", "rcs", "whatsapp"])
-    stop_export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    stop_export.add_argument("-o", "--output", type=Path)
+    stop_export.add_argument("--format", choices=FORMATS, help=_FORMAT_HELP)
+    stop_export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     stop_export.add_argument("--raw", action="store_true", help=_RAW_HELP)
     stop_add = stop.add_parser("add", help="add phones")
     stop_add.add_argument("phones", nargs="*", help='e.g. 61401629754 or "+61 401 629 754"')
@@ -334,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.group == "serve-emulator":
         return _serve_emulator(args)
+    if getattr(args, "action", None) == "export":
+        try:
+            args.format = _export_format(args.format, args.output)
+        except UsageError as exc:
+            parser.print_usage(sys.stderr)
+            _say(f"bsg-async: error: {exc}")
+            return USAGE
     # SIGTERM (a job runner, `kill`) stops a command as Ctrl-C does: an export
     # removes its partial file, an import keeps its journal.
     previous = _on_sigterm(_as_ctrl_c)
@@ -346,8 +362,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say(_interrupted(args))
         return PARTIAL
+    except BrokenPipeError:
+        # The reader of our output went away (`| head -1`): stop quietly, as
+        # command-line tools do; what is still buffered goes nowhere.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     finally:
         _on_sigterm(previous)
+
+
+def _export_format(chosen: str | None, output: Path | None) -> str:
+    """The export's format: ``--format``, else the output file's extension, else JSON Lines."""
+    if chosen is not None:
+        return chosen
+    if output is None:
+        return "jsonl"
+    found = _EXTENSIONS.get(output.suffix.lower())
+    if found is None:
+        raise UsageError(
+            f"cannot tell the format of {output} from its extension: name it .jsonl, .csv or"
+            " .json, or pass --format jsonl|csv|json"
+        )
+    return found
 
 
 def _as_ctrl_c(_signum: int, _frame: object) -> None:

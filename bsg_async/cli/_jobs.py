@@ -102,27 +102,54 @@ async def export_contacts(
         writer = _SafeWriter(out, columns, raw=raw)
         writer.writeheader()
     count = 0
+    json_out = JsonOut(out, array=fmt == "json")
     paginator = client.contacts.list(lists=lists or None, prefetch=EXPORT_WINDOW)
     with Progress("export") as progress:
         async with paginator.stream() as pages:
             async for page in pages:
-                count += _write_contacts(page, out, writer, field_columns)
+                count += _write_contacts(page, json_out, writer, field_columns)
                 progress.set_total(page.total)
                 progress.advance(len(page.items))
+    if writer is None:
+        json_out.close()
     return count
+
+
+class JsonOut:
+    """Records written as JSON Lines, or as one JSON array (``array``)."""
+
+    def __init__(self, out: TextIO, *, array: bool) -> None:
+        self._out = out
+        self._array = array
+        self._written = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        """One record."""
+        text = json.dumps(record, ensure_ascii=False)
+        if self._array:
+            text = ("[\n" if not self._written else ",\n") + text
+        else:
+            text += "\n"
+        self._out.write(text)
+        self._written += 1
+
+    def close(self) -> None:
+        """End the array (an empty one when nothing was written)."""
+        if self._array:
+            self._out.write("[]\n" if not self._written else "\n]\n")
 
 
 def _write_contacts(
     page: bsg_async.Page[bsg_async.Contact],
-    out: TextIO,
+    out: JsonOut,
     writer: _SafeWriter | None,
     field_columns: dict[int, str],
 ) -> int:
-    """Write one page of contacts as JSON lines or CSV rows; return how many."""
+    """Write one page of contacts as JSON or CSV rows; return how many."""
     for contact in page.items:
         record = contact_record(contact)
         if writer is None:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(record)
             continue
         row = {k: record[k] for k in CONTACT_COLUMNS}
         row["lists"] = ";".join(str(i) for i in record["lists"])
@@ -146,17 +173,20 @@ async def export_stoplist(
     if writer is not None:
         writer.writeheader()
     count = 0
+    json_out = JsonOut(out, array=fmt == "json")
     with Progress("stoplist export", unit="entries") as progress:
         async for page in client.stoplist.list(type=kind, prefetch=4).pages():
             progress.set_total(page.total)
             for entry in page.items:
                 record = entry.to_dict()
                 if writer is None:
-                    out.write(json.dumps(record) + "\n")
+                    json_out.write(record)
                 else:
                     writer.writerow(record)
                 count += 1
             progress.advance(len(page.items))
+    if writer is None:
+        json_out.close()
     return count
 
 

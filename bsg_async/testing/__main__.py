@@ -43,17 +43,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the emulator on a loopback port")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--seed-contacts", type=int, default=0)
-    serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--token-ttl", type=float, default=3600.0)
-    serve.add_argument("--fault-rate", type=float, default=0.0)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--seed-contacts", type=int, default=0, help="contacts generated at start (default: 0)"
+    )
+    serve.add_argument(
+        "--seed", type=int, default=0, help="seed of the generated data (same seed, same data)"
+    )
+    serve.add_argument(
+        "--token-ttl",
+        type=float,
+        default=3600.0,
+        help="seconds a login's JWT lives (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share of requests answered with an injected fault: 500, HTML 502, 503 with"
+        " Retry-After, or a dropped connection (0 to 1; default: 0)",
+    )
     serve.set_defaults(run=_serve)
     demo = commands.add_parser("demo", help="run the SDK tour against a loopback emulator")
     demo.add_argument("--existing", type=int, default=5000, help="contacts already in the book")
     demo.add_argument("--imports", type=int, default=500, help="contacts the demo imports")
-    demo.add_argument("--fault-rate", type=float, default=0.2)
+    demo.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.2,
+        help="share of requests failing during the resilient walk (default: %(default)s)",
+    )
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     result: int = args.run(args)
