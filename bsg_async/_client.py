@@ -48,6 +48,7 @@ from bsg_async._errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    ClientClosedError,
     DecodeError,
     EventLoopError,
     InvalidRequestError,
@@ -680,7 +681,7 @@ class Client:
             # Only aclose() and the budget cancel this scope; a cancellation
             # from outside propagates through it untouched.
             if lifecycle.closing:
-                raise APIConnectionError(
+                raise ClientClosedError(
                     f"{method} {request.url.path}: the client was closed while the request"
                     " was in flight",
                     request=request,
@@ -706,7 +707,7 @@ class Client:
     def _check_ready(self, method: str, path: str) -> None:
         """Refuse to send from a closed client, another loop, or trio with aiohttp."""
         if self._lifecycle.closing:
-            raise APIConnectionError(f"{method} {path}: the client is closed")
+            raise ClientClosedError(f"{method} {path}: the client is closed")
         if not self._lifecycle.check_loop():
             raise EventLoopError(f"{method} {path} not sent: {_OTHER_LOOP}")
         if self._needs_asyncio:
@@ -732,7 +733,7 @@ class Client:
             raise DecodeError(str(exc)) from None
         except RuntimeError:
             if self._http.is_closed:  # httpx refuses to send on a closed client
-                raise APIConnectionError(
+                raise ClientClosedError(
                     f"{request.method} {request.url.path}: the client is closed", request=request
                 ) from None
             raise
@@ -768,7 +769,7 @@ class _Requester:
     ) -> T:
         client = self._client()
         if client is None:
-            raise APIConnectionError(
+            raise ClientClosedError(
                 f"{method} {path}: the Client this resource belongs to was garbage collected"
                 " (and its connections closed); keep the client in a variable while you use it"
             )

@@ -8,6 +8,7 @@
     ├── MissingExtraError (also ImportError)    an optional feature's package is absent
     ├── BulkError                               an item of get_many/create_many failed
     ├── DuplicateInputError                     a bulk input repeats an earlier item
+    ├── ClientClosedError                       the client was closed (or dropped)
     ├── APIConnectionError                      no usable answer from the server
     │   └── APITimeoutError
     ├── DecodeError                             an answer that is not the JSON promised
@@ -47,6 +48,7 @@ __all__ = [
     "BSGError",
     "BadRequestError",
     "BulkError",
+    "ClientClosedError",
     "DecodeError",
     "DuplicateInputError",
     "EventLoopError",
@@ -154,6 +156,26 @@ class DuplicateInputError(BSGError):
         self.index = index
         self.first = first
         self.key = key
+
+
+class ClientClosedError(BSGError):
+    """The client was closed (``aclose()``) or garbage collected: nothing more is sent.
+
+    Not a connection error: retrying on the same client cannot succeed.
+    ``may_have_been_applied`` is True for a create cut off in flight.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request | None = None,
+        may_have_been_applied: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.may_have_been_applied = may_have_been_applied
 
 
 class APIConnectionError(BSGError):

@@ -214,7 +214,7 @@ async def test_cancelling_100_tasks_leaks_nothing(book: EmulatorServer) -> None:
 
 
 async def test_aclose_during_work_ends_it_with_a_clear_error(book: EmulatorServer) -> None:
-    """aclose() while 20 tasks page ends each with APIConnectionError, promptly."""
+    """aclose() while 20 tasks page ends each with ClientClosedError, promptly."""
     fake = book.fake
     client = client_for(book, timeout=10.0)
     await client.contacts.get(next(iter(fake.contacts)))
@@ -237,9 +237,9 @@ async def test_aclose_during_work_ends_it_with_a_clear_error(book: EmulatorServe
     finally:
         fake.faults = Faults()
     assert 20 == len(errors)
-    assert all(isinstance(e, bsg_async.APIConnectionError) for e in errors)
+    assert all(isinstance(e, bsg_async.ClientClosedError) for e in errors)
     assert all("client was closed" in str(e) for e in errors)
-    with pytest.raises(bsg_async.APIConnectionError, match="client is closed"):
+    with pytest.raises(bsg_async.ClientClosedError, match="client is closed"):
         await client.contacts.get(1)
 
 

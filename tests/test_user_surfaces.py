@@ -253,7 +253,7 @@ async def test_dropped_client_is_closed_without_the_garbage_collector(
 async def test_a_resource_of_a_dropped_client_says_so(served: EmulatorServer) -> None:
     """A resource kept after its client is gone fails with a clear error, sends nothing."""
     contacts = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url).contacts
-    with pytest.raises(bsg_async.APIConnectionError, match="was garbage collected"):
+    with pytest.raises(bsg_async.ClientClosedError, match="was garbage collected"):
         await contacts.get(1)
     assert [] == served.fake.request_times
 
