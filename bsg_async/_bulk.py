@@ -29,6 +29,7 @@ import anyio
 
 from bsg_async._errors import BulkError
 from bsg_async._frames import Tabular
+from bsg_async._pagination import _NOT_AWAITABLE, _NOT_ITERABLE
 from bsg_async._progress import progress_bar
 
 if TYPE_CHECKING:
@@ -104,6 +105,18 @@ class BulkIterator(Tabular, Generic[R]):
 
     def __aiter__(self) -> BulkIterator[R]:
         return self
+
+    if not TYPE_CHECKING:  # hidden from type checkers, which flag these mistakes already
+
+        def __await__(self) -> None:
+            raise TypeError(
+                _NOT_AWAITABLE.format(kind="bulk call", what=f"client.contacts.{self._what}(...)")
+            )
+
+        def __iter__(self) -> None:
+            raise TypeError(
+                _NOT_ITERABLE.format(kind="bulk call", what=f"client.contacts.{self._what}(...)")
+            )
 
     async def _take(self) -> list[Any]:
         if self._sync is not None:

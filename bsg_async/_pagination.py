@@ -43,6 +43,16 @@ __all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "PageStream", "Pag
 # concurrency, and at most one window is fetched beyond where a consumer stops.
 PREFETCH_WINDOW = 2
 
+# What forgetting ``async`` says (``await`` of an iterator, or a plain ``for``).
+_NOT_AWAITABLE = (
+    "a {kind} is not awaited: iterate with `async for item in {what}:`, or get a list"
+    " with `await {what}.collect()`"
+)
+_NOT_ITERABLE = (
+    "a {kind} is iterated with `async for item in {what}:` (inside an async function), or"
+    " collected with `await {what}.collect()`; a plain `for` cannot wait for pages"
+)
+
 # Limits of a walk against a server that never ends (see the module's notes).
 MAX_TOTAL = 100_000_000
 TOTAL_GROWTH = 10_000
@@ -96,6 +106,14 @@ class Paginator(Tabular, Generic[T]):
             f"Paginator(page_size={self.page_size}, offset={self.offset}, "
             f"limit={self.limit}, prefetch={self.prefetch})"
         )
+
+    if not TYPE_CHECKING:  # hidden from type checkers, which flag these mistakes already
+
+        def __await__(self) -> None:
+            raise TypeError(_NOT_AWAITABLE.format(kind="paginator", what="client.contacts.list()"))
+
+        def __iter__(self) -> None:
+            raise TypeError(_NOT_ITERABLE.format(kind="paginator", what="client.contacts.list()"))
 
     def pages(self) -> PageIterator[T]:
         """Iterate over pages one after another until ``total`` is exhausted."""

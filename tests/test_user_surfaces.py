@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pandas as pd
@@ -335,3 +336,19 @@ async def test_lists_vocabulary_and_api_aliases(served: EmulatorServer) -> None:
             client.contacts.list(lists=[1], groups=[1])
         await client.contacts.delete_many(list_ids=[target.id])
         assert [] == await client.contacts.list(lists=[target.id]).collect()
+
+
+async def test_forgetting_async_says_what_to_write(
+    client: bsg_async.Client, served: EmulatorServer
+) -> None:
+    """`await list()` and `for c in list()`: a TypeError naming `async for` and `.collect()`."""
+    paginator: Any = client.contacts.list()
+    bulk: Any = client.contacts.get_many([1, 2])
+    for thing in (paginator, bulk):
+        with pytest.raises(TypeError, match=r"is not awaited: iterate with `async for"):
+            await thing
+        with pytest.raises(TypeError, match=r"\.collect\(\)`; a plain `for` cannot wait"):
+            for _ in thing:
+                pass
+    assert [] == served.fake.request_times  # nothing was sent
+    assert CONTACTS == len(await client.contacts.list().collect())
