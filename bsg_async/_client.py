@@ -59,7 +59,7 @@ from bsg_async._errors import (
 from bsg_async._pool import ShardedTransport
 from bsg_async._ratelimit import RateLimitTransport, WaitTooLongError
 from bsg_async._read import BodyError, ReadTransport
-from bsg_async._retry import RetryPolicy, RetryTransport
+from bsg_async._retry import RetryPolicy, RetryTransport, is_tls_mismatch
 from bsg_async._version import __version__
 from bsg_async.resources.contacts import Contacts
 from bsg_async.resources.fields import Fields
@@ -830,7 +830,36 @@ def _connection_error(
     if detail:
         message += f" ({detail})"
     message += _outcome(retries, applied)
+    hint = _connection_hint(exc, url.scheme, f"{url.host}:{port}")
+    if hint:
+        message += f"; {hint}"
     return cls(message, request=request, retries_taken=retries, may_have_been_applied=applied)
+
+
+def _connection_hint(exc: httpx.TransportError, scheme: str, where: str) -> str:
+    """What a connection failure most likely means, for the message."""
+    if is_tls_mismatch(exc):
+        return (
+            f"the server at {where} does not speak TLS (plain http?): check the base URL's scheme"
+        )
+    if isinstance(exc, httpx.ConnectError) and _refused(exc):
+        return f"is the server running at {where}? check base_url ({scheme}://{where})"
+    return ""
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether nothing listened where the connection went (refused, every address tried)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return True
+        text = str(seen).lower()
+        if "all connection attempts failed" in text or "all attempts to connect" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _outcome(retries: int, applied: bool) -> str:

@@ -43,7 +43,13 @@ from bsg_async._ratelimit import WaitTooLongError, budget_left
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["RetryPolicy", "RetryTransport", "backoff_delay", "never_reached_server"]
+__all__ = [
+    "RetryPolicy",
+    "RetryTransport",
+    "backoff_delay",
+    "is_tls_mismatch",
+    "never_reached_server",
+]
 
 logger = logging.getLogger("bsg_async")
 
@@ -84,6 +90,25 @@ def backoff_delay(
         return min(retry_after, policy.max_retry_after)
     base = min(policy.max_backoff, policy.backoff * 2.0**retry_number)
     return base / 2 + base / 2 * jitter
+
+
+def is_tls_mismatch(exc: BaseException) -> bool:
+    """Whether a connection failed because the server does not speak TLS (retrying cannot help).
+
+    ``https://`` sent to a plain-http port: the TLS handshake reads an HTTP
+    answer and OpenSSL says ``WRONG_VERSION_NUMBER`` (or a record too long).
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):  # the ssl error sits a few causes down
+        if seen is None:
+            return False
+        text = str(seen)
+        if "WRONG_VERSION_NUMBER" in text or "RECORD_LAYER_FAILURE" in text:
+            return True
+        if "record layer failure" in text.lower() or "packet length too long" in text.lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def never_reached_server(exc: httpx.TransportError) -> bool:
@@ -206,7 +231,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
         reached = request.extensions.get("bsg_sent", True) and not never_reached_server(exc)
         unsafe = reached and not is_idempotent(request)
         delay = backoff_delay(self.policy, retries, None, self._jitter())
-        if retries >= limit or unsafe or not self._fits_budget(request, delay):
+        final = is_tls_mismatch(exc)  # the same handshake fails the same way every time
+        if retries >= limit or unsafe or final or not self._fits_budget(request, delay):
             request.extensions["bsg_may_have_been_applied"] = unsafe
             raise exc
         return delay

@@ -6,6 +6,7 @@ Over real loopback sockets against the served emulator, on asyncio and trio.
 from __future__ import annotations
 
 import gc
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -352,3 +353,29 @@ async def test_forgetting_async_says_what_to_write(
                 pass
     assert [] == served.fake.request_times  # nothing was sent
     assert CONTACTS == len(await client.contacts.list().collect())
+
+
+async def test_https_to_a_plain_http_port_says_so_and_is_not_retried(
+    served: EmulatorServer,
+) -> None:
+    """https:// to the emulator's plain-http port: one attempt, a message naming the scheme."""
+    url = served.base_url.replace("http://", "https://")
+    async with bsg_async.Client(DEFAULT_KEY, base_url=url, retry_backoff=0.01) as client:
+        with pytest.raises(bsg_async.APIConnectionError) as info:
+            await client.contacts.get(1)
+    assert 0 == info.value.retries_taken
+    assert "does not speak TLS (plain http?): check the base URL's scheme" in str(info.value)
+    assert [] == served.fake.request_times
+
+
+async def test_nothing_listening_asks_whether_the_server_runs() -> None:
+    """A port where nothing listens: retried, then a message naming host, port and base_url."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    async with bsg_async.Client(DEFAULT_KEY, base_url=url, retry_backoff=0.01) as client:
+        with pytest.raises(bsg_async.APIConnectionError) as info:
+            await client.contacts.get(1)
+    assert 3 == info.value.retries_taken
+    assert f"is the server running at 127.0.0.1:{port}? check base_url" in str(info.value)
