@@ -35,7 +35,9 @@ __all__ = [
     "check_stoplist_types",
     "check_text",
     "one_of",
+    "one_of_named",
     "parse_phone",
+    "shown",
 ]
 
 V = TypeVar("V")
@@ -70,7 +72,7 @@ def check_phone(phone: object, name: str = "phone") -> int:
         if not (text.isascii() and text.isdigit()) or text.startswith("0"):
             raise InvalidRequestError(
                 f"{name} must be digits in international form (country code first, an"
-                f" optional leading +), got {phone!r}"
+                f" optional leading +), got {shown(phone)}"
             )
         number = int(text)
     elif _is_int(phone):
@@ -78,10 +80,10 @@ def check_phone(phone: object, name: str = "phone") -> int:
         number = phone
     else:
         raise InvalidRequestError(
-            f"{name} must be an int or a string of digits, 9 to 15 of them, got {phone!r}"
+            f"{name} must be an int or a string of digits, 9 to 15 of them, got {shown(phone)}"
         )
     if not MIN_PHONE <= number <= MAX_PHONE:
-        raise InvalidRequestError(f"{name} must have 9 to 15 digits, got {phone!r}")
+        raise InvalidRequestError(f"{name} must have 9 to 15 digits, got {shown(phone)}")
     return number
 
 
@@ -100,7 +102,7 @@ def parse_phone(phone: object) -> int:
 def check_id(value: object, name: str) -> int:
     """An object id: an int >= 1."""
     if not _is_int(value) or value < 1:  # type: ignore[operator]
-        raise InvalidRequestError(f"{name} must be an int >= 1, got {value!r}")
+        raise InvalidRequestError(f"{name} must be an int >= 1, got {shown(value)}")
     assert isinstance(value, int)  # noqa: S101
     return value
 
@@ -112,7 +114,7 @@ def check_ids(
     if values is None:
         return []
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidRequestError(f"{name} must be a collection of ints, got {values!r}")
+        raise InvalidRequestError(f"{name} must be a collection of ints, got {shown(values)}")
     ids = [check_id(value, f"each of {name}") for value in values]
     if max_items is not None and len(ids) > max_items:
         raise InvalidRequestError(f"{name} takes at most {max_items} ids, got {len(ids)}")
@@ -123,7 +125,8 @@ def check_page_size(page_size: object) -> int:
     """A page size the API accepts: 15 to 500."""
     if not _is_int(page_size) or not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:  # type: ignore[operator]
         raise InvalidRequestError(
-            f"page_size must be an int from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, got {page_size!r}"
+            f"page_size must be an int from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE},"
+            f" got {shown(page_size)}"
         )
     assert isinstance(page_size, int)  # noqa: S101
     return page_size
@@ -132,7 +135,7 @@ def check_page_size(page_size: object) -> int:
 def check_offset(offset: object) -> int:
     """A paging offset: an int >= 0."""
     if not _is_int(offset) or offset < 0:  # type: ignore[operator]
-        raise InvalidRequestError(f"offset must be an int >= 0, got {offset!r}")
+        raise InvalidRequestError(f"offset must be an int >= 0, got {shown(offset)}")
     assert isinstance(offset, int)  # noqa: S101
     return offset
 
@@ -142,7 +145,7 @@ def check_limit(limit: object) -> int | None:
     if limit is None:
         return None
     if not _is_int(limit) or limit < 0:  # type: ignore[operator]
-        raise InvalidRequestError(f"limit must be None or an int >= 0, got {limit!r}")
+        raise InvalidRequestError(f"limit must be None or an int >= 0, got {shown(limit)}")
     assert isinstance(limit, int)  # noqa: S101
     return limit
 
@@ -155,7 +158,7 @@ def check_stoplist_type(value: object) -> StoplistType:
         except ValueError:
             pass
     allowed = ", ".join(t.value for t in StoplistType)
-    raise InvalidRequestError(f"stop-list type must be one of {allowed}; got {value!r}")
+    raise InvalidRequestError(f"stop-list type must be one of {allowed}; got {shown(value)}")
 
 
 SEARCH_OPERATORS = frozenset({"like", "=", ">=", ">", "<", "<="})
@@ -166,7 +169,7 @@ def check_choice(value: object, name: str, allowed: Iterable[str]) -> str:
     """One of a fixed set of strings."""
     options = sorted(allowed)
     if not isinstance(value, str) or value not in options:
-        raise InvalidRequestError(f"{name} must be one of {', '.join(options)}; got {value!r}")
+        raise InvalidRequestError(f"{name} must be one of {', '.join(options)}; got {shown(value)}")
     return value
 
 
@@ -195,7 +198,7 @@ def check_search(
         field_name = check_choice(field, "field", fields)
     op = check_choice(operator, "operator", SEARCH_OPERATORS)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise InvalidRequestError(f"value must be a str or a number, got {value!r}")
+        raise InvalidRequestError(f"value must be a str or a number, got {shown(value)}")
     if field_name == "phone" and op == "=":
         # An exact phone is a phone: written as people write it, sent as digits.
         value = check_phone(value, "value")
@@ -223,13 +226,13 @@ def check_criteria(
         raise InvalidRequestError("pass either field/operator/value or where, not both")
     if isinstance(where, (str, bytes)) or not isinstance(where, Iterable):
         raise InvalidRequestError(
-            f"where must be a list of (field, operator, value), got {where!r}"
+            f"where must be a list of (field, operator, value), got {shown(where)}"
         )
     params: list[tuple[str, str | int | float | bool | None]] = []
     for index, condition in enumerate(where):
         if not isinstance(condition, (tuple, list)) or len(condition) != 3:  # noqa: PLR2004
             raise InvalidRequestError(
-                f"where[{index}] must be (field, operator, value), got {condition!r}"
+                f"where[{index}] must be (field, operator, value), got {shown(condition)}"
             )
         for name, item in check_search(
             *condition, fields=fields, custom_field_ids=custom_field_ids
@@ -256,7 +259,7 @@ def check_text(value: object, name: str, low: int, high: int) -> str:
     """A string of ``low`` to ``high`` characters."""
     if not isinstance(value, str) or not low <= len(value) <= high:
         raise InvalidRequestError(
-            f"{name} must be a str of {low} to {high} characters, got {value!r}"
+            f"{name} must be a str of {low} to {high} characters, got {shown(value)}"
         )
     return value
 
@@ -264,7 +267,7 @@ def check_text(value: object, name: str, low: int, high: int) -> str:
 def check_bool(value: object, name: str) -> bool:
     """A real bool (not 0/1, not a string)."""
     if not isinstance(value, bool):
-        raise InvalidRequestError(f"{name} must be True or False, got {value!r}")
+        raise InvalidRequestError(f"{name} must be True or False, got {shown(value)}")
     return value
 
 
@@ -272,7 +275,7 @@ def check_prefetch(value: object) -> int:
     """Pages fetched concurrently: an int from 1 to 64."""
     if not _is_int(value) or not 1 <= value <= MAX_PREFETCH:  # type: ignore[operator]
         raise InvalidRequestError(
-            f"prefetch must be an int from 1 to {MAX_PREFETCH}, got {value!r}"
+            f"prefetch must be an int from 1 to {MAX_PREFETCH}, got {shown(value)}"
         )
     assert isinstance(value, int)  # noqa: S101
     return value
@@ -282,7 +285,7 @@ def check_concurrency(value: object) -> int:
     """Calls in flight for a bulk operation: an int from 1 to 256."""
     if not _is_int(value) or not 1 <= value <= MAX_BULK_CONCURRENCY:  # type: ignore[operator]
         raise InvalidRequestError(
-            f"concurrency must be an int from 1 to {MAX_BULK_CONCURRENCY}, got {value!r}"
+            f"concurrency must be an int from 1 to {MAX_BULK_CONCURRENCY}, got {shown(value)}"
         )
     assert isinstance(value, int)  # noqa: S101
     return value
@@ -291,7 +294,7 @@ def check_concurrency(value: object) -> int:
 def check_phones(values: object, name: str = "phones") -> list[int]:
     """A collection of phone numbers."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidRequestError(f"{name} must be a collection of ints, got {values!r}")
+        raise InvalidRequestError(f"{name} must be a collection of ints, got {shown(values)}")
     return [check_phone(value, f"each of {name}") for value in values]
 
 
@@ -300,7 +303,9 @@ def check_stoplist_types(values: object) -> list[str]:
     if isinstance(values, (str, StoplistType)):
         values = [values]
     if not isinstance(values, Iterable):
-        raise InvalidRequestError(f"types must be a collection of stop-list types, got {values!r}")
+        raise InvalidRequestError(
+            f"types must be a collection of stop-list types, got {shown(values)}"
+        )
     kinds = [check_stoplist_type(value).value for value in values]
     if not kinds:
         raise InvalidRequestError("types must name at least one stop list")
@@ -312,13 +317,15 @@ def check_fields(fields: object) -> list[dict[str, object]]:
     if fields is None:
         return []
     if not isinstance(fields, Mapping):
-        raise InvalidRequestError(f"fields must be a mapping of field id to value, got {fields!r}")
+        raise InvalidRequestError(
+            f"fields must be a mapping of field id to value, got {shown(fields)}"
+        )
     pairs: list[dict[str, object]] = []
     for key, value in fields.items():
         field_id = check_id(key, "a custom field id")
         if not isinstance(value, str):
             raise InvalidRequestError(
-                f"custom field {field_id} must have a str value, got {value!r}"
+                f"custom field {field_id} must have a str value, got {shown(value)}"
             )
         pairs.append({"id": field_id, "value": value})
     return pairs
@@ -326,8 +333,28 @@ def check_fields(fields: object) -> list[dict[str, object]]:
 
 def one_of(new: V | None, old: V | None, new_name: str, old_name: str) -> V | None:
     """The value given under the SDK's word or the API's; both given is an error."""
+    return one_of_named(new, old, new_name, old_name)[0]
+
+
+def one_of_named(
+    new: V | None, old: V | None, new_name: str, old_name: str
+) -> tuple[V | None, str]:
+    """The value given under the SDK's word or the API's, and the word the caller used."""
     if new is not None and old is not None:
         raise InvalidRequestError(
             f"pass {new_name}= or {old_name}= (the same thing in the API's words), not both"
         )
-    return new if new is not None else old
+    return (old, old_name) if new is None and old is not None else (new, new_name)
+
+
+# Longest repr of a bad value an error message quotes whole.
+_SHOWN = 80
+
+
+def shown(value: object) -> str:
+    """A bad value as an error message quotes it: its repr, cut when long."""
+    text = repr(value)
+    if len(text) <= _SHOWN:
+        return text
+    size = f", {len(value)} long" if isinstance(value, (str, bytes, list, tuple, dict)) else ""
+    return f"{text[: _SHOWN - 20]}...(cut{size})"

@@ -379,3 +379,20 @@ async def test_nothing_listening_asks_whether_the_server_runs() -> None:
             await client.contacts.get(1)
     assert 3 == info.value.retries_taken
     assert f"is the server running at 127.0.0.1:{port}? check base_url" in str(info.value)
+
+
+async def test_bad_arguments_name_the_parameter_used_and_cut_long_values(
+    client: bsg_async.Client, served: EmulatorServer
+) -> None:
+    """groups=123 is named groups (not lists); a 300-character value is not echoed whole."""
+    contacts: Any = client.contacts
+    with pytest.raises(bsg_async.InvalidRequestError, match=r"^groups must be a collection"):
+        await contacts.create(phone=61401629754, groups=123)
+    with pytest.raises(bsg_async.InvalidRequestError, match=r"^lists must be a collection"):
+        await contacts.create(phone=61401629754, lists=123)
+    with pytest.raises(bsg_async.InvalidRequestError) as info:
+        await client.lists.create(name="x" * 300)
+    message = str(info.value)
+    assert "xxxxxxxxxx...(cut, 300 long)" in message
+    assert len(message) < 160
+    assert [] == served.fake.request_times

@@ -13,7 +13,7 @@ from bsg_async._validate import (
     check_id,
     check_ids,
     check_phone,
-    one_of,
+    one_of_named,
 )
 from bsg_async.models import Contact, NewContact
 from bsg_async.resources._base import (
@@ -72,8 +72,8 @@ class Contacts(Resource):
         Raises:
             InvalidRequestError: An argument is out of range (nothing sent).
         """
-        chosen = one_of(lists, groups, "lists", "groups")
-        params: Params = [("groups[]", group) for group in check_ids(chosen, "lists")]
+        chosen, word = one_of_named(lists, groups, "lists", "groups")
+        params: Params = [("groups[]", group) for group in check_ids(chosen, word)]
         return self._paginate(
             "/contacts",
             Contact,
@@ -179,9 +179,8 @@ class Contacts(Resource):
         """
         phone_number = check_phone(phone)
         body: dict[str, object] = {"phone": phone_number}
-        group_ids = check_ids(
-            one_of(lists, groups, "lists", "groups") or (), "lists", max_items=MAX_GROUPS
-        )
+        chosen, word = one_of_named(lists, groups, "lists", "groups")
+        group_ids = check_ids(chosen or (), word, max_items=MAX_GROUPS)
         pairs = check_fields(fields)
         # Like the spec's examples, send only what is set.
         if group_ids:
@@ -240,9 +239,9 @@ class Contacts(Resource):
         """
         contact_id = check_id(contact_id, "contact_id")
         body: dict[str, object] = {"phone": check_phone(phone)}
-        chosen = one_of(lists, groups, "lists", "groups")
+        chosen, word = one_of_named(lists, groups, "lists", "groups")
         if chosen is not None:
-            body["groups"] = check_ids(chosen, "lists", max_items=MAX_GROUPS)
+            body["groups"] = check_ids(chosen, word, max_items=MAX_GROUPS)
         if fields is not None:
             body["fields"] = check_fields(fields)
         return await self._request(
@@ -294,7 +293,8 @@ class Contacts(Resource):
             InvalidRequestError: No ids at all, or an id < 1 (nothing sent).
         """
         ids = check_ids(contact_ids, "contact_ids")
-        groups = check_ids(one_of(list_ids, group_ids, "list_ids", "group_ids") or (), "list_ids")
+        chosen, word = one_of_named(list_ids, group_ids, "list_ids", "group_ids")
+        groups = check_ids(chosen or (), word)
         if not ids and not groups:
             raise InvalidRequestError("delete_many needs contact_ids or list_ids")
         for chunk in chunk_query(ids, "contact_ids[]", DELETE_CHUNK, MAX_QUERY_CHARS):

@@ -11,7 +11,7 @@ from bsg_async._validate import (
     check_phones,
     check_stoplist_type,
     check_stoplist_types,
-    one_of,
+    one_of_named,
 )
 from bsg_async.models import StoplistEntry, StoplistType
 from bsg_async.resources._base import Resource, chunked, ignore_body
@@ -110,9 +110,9 @@ class Stoplist(Resource):
             prefetch: Pages fetched concurrently once the total is known.
         """
         extra: Params = []
-        chosen = one_of(list_id, contact_group_id, "list_id", "contact_group_id")
+        chosen, word = one_of_named(list_id, contact_group_id, "list_id", "contact_group_id")
         if chosen is not None:
-            extra = [("contact_group_id", check_id(chosen, "list_id"))]
+            extra = [("contact_group_id", check_id(chosen, word))]
         return self._search(
             "/stoplist/search",
             StoplistEntry,
