@@ -92,8 +92,12 @@ class Table:
         self._schema = _schema(cls)
         self._columns: dict[str, list[object]] = {name: [] for _, name, _ in self._schema}
         self._field_names = field_names
-        # Custom field values by column, sparse: row number -> value.
+        # Custom field values by column, sparse: row number -> value. With
+        # the account's field names known, every field has its column, even
+        # one no row uses (or no row at all).
         self._fields: dict[int | str, dict[int, str | None]] = {}
+        if field_names is not None and cls is Contact:
+            self._fields = {key: {} for key in field_names}
         self._errors: dict[int, str] = {}
         self.rows = 0
 

@@ -85,6 +85,24 @@ async def test_field_names_name_the_columns(client: bsg_async.Client) -> None:
     assert [*PANDAS_DTYPES, "Name", "City"] == list(frame.columns)
 
 
+async def test_every_field_of_the_account_has_its_named_column(
+    client: bsg_async.Client,
+) -> None:
+    """field_names=True: a field no row uses, and an empty result, still have their columns."""
+    await client.fields.create(name="Unused", type="text")
+    empty = client.contacts.search(field="phone", operator="=", value=100000000)
+    for frame in (
+        await client.contacts.list().to_pandas(field_names=True),
+        await empty.to_pandas(field_names=True),
+    ):
+        assert [*PANDAS_DTYPES, "Name", "Unused"] == list(frame.columns)
+        assert "string" == str(frame["Unused"].dtype)
+        assert frame["Unused"].isna().all()
+    polars = await empty.to_polars(field_names=True)
+    assert (0, len(PANDAS_DTYPES) + 2) == polars.shape
+    assert pl.String == polars.schema["Unused"]
+
+
 async def test_empty_result_keeps_columns_and_dtypes(client: bsg_async.Client) -> None:
     """A search with no match gives the same columns and dtypes, zero rows."""
     frame = await client.contacts.search(field="phone", operator="=", value=100000000).to_pandas()
