@@ -74,3 +74,19 @@ async def test_guide_examples_run(
                 await result
     capsys.readouterr()
     assert [] == served.fake.unexpected
+
+
+REFERENCE = Path(__file__).parent.parent / "docs" / "reference"
+ENTRY = re.compile(r"^::: ([\w.]+)", re.MULTILINE)
+
+
+def test_every_public_name_has_a_reference_entry_at_its_public_path() -> None:
+    """bsg_async.__all__ and bsg_async.testing.__all__ each appear; no private path does."""
+    import bsg_async  # noqa: PLC0415
+    import bsg_async.testing  # noqa: PLC0415
+
+    entries = {m for page in REFERENCE.glob("*.md") for m in ENTRY.findall(page.read_text())}
+    public = {f"bsg_async.{name}" for name in bsg_async.__all__ if name != "__version__"}
+    public |= {f"bsg_async.testing.{name}" for name in bsg_async.testing.__all__}
+    assert set() == public - entries
+    assert [] == sorted(e for e in entries if any(part.startswith("_") for part in e.split(".")))
