@@ -27,7 +27,6 @@ RECONCILED = {
     "stoplist types": "the stop-list filter is also read as `types`, the seed page's name for it",
     "204": "a 204 answer has no body (the spec gives some a JSON object schema)",
     "errors": "[] , [str] or {field: [str]} (the spec says an array)",
-    "field.description": "null for a field created without one (as for lists)",
 }
 
 DATETIME: Schema = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"}
@@ -96,7 +95,7 @@ FIELD = obj(
         "id": {"type": "integer"},
         "name": text(1, 30),
         "type": {"type": "string", "enum": ["text", "date", "number"]},
-        "description": text(1, 255, nullable=True),
+        "description": text(1, 255),
         "is_visible": {"type": "boolean"},
     },
     ("id", "name", "type"),
@@ -475,7 +474,6 @@ def reconcile(document: Schema) -> Schema:
             {"type": "array", "maxItems": 0},
         ]
     }
-    schemas["ContactFieldSchema"]["properties"]["description"]["nullable"] = True
     schemas["ContactGroupSchema"]["properties"]["default"] = {
         "anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}],
         "nullable": True,

@@ -134,6 +134,26 @@ async def test_paging_limits_and_total(raw: Raw) -> None:
     assert 40 == both.json()["total"]
 
 
+async def test_invalid_phone_and_field_without_description_answer_as_the_spec_says(
+    raw: Raw,
+) -> None:
+    """A bad phone: 422 "Invalid phone number format"; a field made without one has no description."""
+    created = await raw.call("POST", "/contacts", json={"phone": 61401629754})
+    contact_id = created.json()["data"]["id"]
+    for method, path in (("POST", "/contacts"), ("PUT", f"/contacts/{contact_id}")):
+        answer = await raw.call(method, path, json={"phone": 123})
+        assert (422, "Invalid phone number format") == (
+            answer.status_code,
+            answer.json()["message"],
+        )
+    missing = await raw.call("POST", "/contacts", json={})
+    assert "The given data was invalid." == missing.json()["message"]
+    field = await raw.call("POST", "/contacts/fields", json={"name": "City", "type": "text"})
+    assert "description" not in field.json()["data"]
+    listed = await raw.call("GET", "/contacts/fields")
+    assert ["description" in f for f in listed.json()["data"]] == [False]
+
+
 async def test_duplicate_post_is_429(raw: Raw) -> None:
     """An identical POST within the window answers the documented 429."""
     body = {"name": "twice"}

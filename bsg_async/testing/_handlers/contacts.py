@@ -69,9 +69,14 @@ def _contact_body(
     data = load_json(body)
     if not isinstance(data, dict):
         raise invalid("phone", "The phone is required.")
-    phone = data.get("phone")
+    if "phone" not in data or data["phone"] is None:
+        raise invalid("phone", "The phone is required.")
+    phone = data["phone"]
     if isinstance(phone, bool) or not isinstance(phone, int) or not MIN_PHONE <= phone <= MAX_PHONE:
-        raise invalid("phone", "The phone must be 9 to 15 digits.")
+        # The message BSG's spec names for this case (create and update).
+        raise ApiError(
+            422, "Invalid phone number format", {"phone": ["The phone must be 9 to 15 digits."]}
+        )
     owner = fake.contact_by_phone(phone)
     if owner is not None and owner != exclude:
         raise ApiError(422, "Phone number is already exist in contact book")

@@ -47,9 +47,15 @@ def _field_body(body: bytes, *, partial: bool) -> dict[str, Any]:
     return data
 
 
+def _field_json(record: dict[str, Any]) -> dict[str, Any]:
+    """A field as the API answers it: no ``description`` key when it has none (the spec's
+    schema gives a string, and nothing in BSG's documents shows null)."""
+    return {key: value for key, value in record.items() if key != "description" or value}
+
+
 def fields_list(fake: FakeBSG, call: Call) -> Reply:
     del call
-    return json_reply(200, {"data": list(fake.fields.values())})
+    return json_reply(200, {"data": [_field_json(record) for record in fake.fields.values()]})
 
 
 def field_create(fake: FakeBSG, call: Call) -> Reply:
@@ -57,7 +63,7 @@ def field_create(fake: FakeBSG, call: Call) -> Reply:
     record = fake.add_field(
         data["name"], data["type"], data.get("description"), is_visible=data.get("is_visible", True)
     )
-    return json_reply(201, {"data": record})
+    return json_reply(201, {"data": _field_json(record)})
 
 
 def field_update(fake: FakeBSG, call: Call) -> Reply:
@@ -66,7 +72,7 @@ def field_update(fake: FakeBSG, call: Call) -> Reply:
     for key in ("name", "description", "is_visible"):
         if key in data:
             record[key] = data[key]
-    return json_reply(200, {"data": record})
+    return json_reply(200, {"data": _field_json(record)})
 
 
 def fields_delete(fake: FakeBSG, call: Call) -> Reply:
