@@ -137,7 +137,7 @@ async def test_paging_limits_and_total(raw: Raw) -> None:
 async def test_invalid_phone_and_field_without_description_answer_as_the_spec_says(
     raw: Raw,
 ) -> None:
-    """A bad phone: 422 "Invalid phone number format"; a field made without one has no description."""
+    """A bad phone: 422 "Invalid phone number format"; a field made without one: no description."""
     created = await raw.call("POST", "/contacts", json={"phone": 61401629754})
     contact_id = created.json()["data"]["id"]
     for method, path in (("POST", "/contacts"), ("PUT", f"/contacts/{contact_id}")):
