@@ -23,7 +23,8 @@ RECONCILED = {
     "created_at": "Y-m-d H:i:s without time zone, as documented; not RFC 3339 date-time",
     "list.default": "a boolean, or 0/1 as the API's own answers show it",
     "total": "an integer, or a string of digits (the stop-list seed page types it so)",
-    "4XX": "every error answer is the API's {message, errors?} object",
+    "error statuses": "each operation lists the error statuses it really answers (see"
+    " error_answers), each with the API's {message, errors?} object; no blanket 4XX",
     "stoplist types": "the stop-list filter is also read as `types`, the seed page's name for it",
     "204": "a 204 answer has no body (the spec gives some a JSON object schema)",
     "errors": "[] , [str] or {field: [str]} (the spec says an array)",
@@ -184,6 +185,42 @@ def searching(field: Schema, sorts: list[str]) -> list[Schema]:
     ]
 
 
+def error_answers(*, refresh: bool, has_body: bool, post: bool, error: Schema) -> Schema:
+    """The error statuses one operation really answers, each with the API's error object.
+
+    401 everywhere (a missing or expired token; at login, a rejected key);
+    400 where a JSON body is read (one that is not JSON); 422 where input is
+    validated (every operation but the token refresh); 429 on POSTs (BSG's
+    duplicate-request detection). No blanket 4XX: a wrong status for a valid
+    request fails the conformance test.
+    """
+    answer = {"description": "the API's error", "content": {"application/json": {"schema": error}}}
+    statuses = ["401"]
+    if has_body:
+        statuses.append("400")
+    if not refresh:
+        statuses.append("422")
+    if post:
+        statuses.append("429")
+    return dict.fromkeys(statuses, answer)
+
+
+def _add_error_answers(paths: Schema, error: Schema) -> None:
+    """Give every operation the error statuses it really answers (those it documents stay)."""
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            answers = error_answers(
+                refresh=path.endswith("/auth/refresh"),
+                has_body="requestBody" in op,
+                post=method == "post",
+                error=error,
+            )
+            for status, answer in answers.items():
+                op["responses"].setdefault(status, answer)
+
+
 def operation(
     operation_id: str,
     status: int,
@@ -199,13 +236,7 @@ def operation(
     op: Schema = {
         "operationId": operation_id,
         "parameters": parameters or [],
-        "responses": {
-            str(status): success,
-            "4XX": {
-                "description": "the API's error",
-                "content": {"application/json": {"schema": ERROR}},
-            },
-        },
+        "responses": {str(status): success},
     }
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
@@ -416,6 +447,7 @@ def build() -> Schema:
             )
         },
     }
+    _add_error_answers(paths, ERROR)
     return {
         "openapi": "3.1.0",
         "info": {"title": "BSG one-api, Contacts family (as reconciled)", "version": "2.0"},
@@ -491,10 +523,6 @@ def reconcile(document: Schema) -> Schema:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             operation["responses"].get("204", {}).pop("content", None)
-            operation["responses"].setdefault(
-                "4XX",
-                {"description": "error", "content": {"application/json": {"schema": _ERROR_30}}},
-            )
             if path == "/api/stoplist" and method == "get":
                 operation.setdefault("parameters", []).append(
                     {
@@ -503,4 +531,5 @@ def reconcile(document: Schema) -> Schema:
                         "schema": {"type": "string", "enum": list(STOP_TYPE["enum"])},
                     }
                 )
+    _add_error_answers(document["paths"], _ERROR_30)
     return document
