@@ -377,6 +377,15 @@ class Client:
         InvalidRequestError: No API key, or an option out of range.
     """
 
+    contacts: Contacts
+    """Contacts: list, search, get, create, update, delete, bulk calls."""
+    lists: Lists
+    """Contact lists (the API's groups)."""
+    fields: Fields
+    """Custom fields."""
+    stoplist: Stoplist
+    """The stop list."""
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -423,7 +432,7 @@ class Client:
             )
         self._api_key = Secret(key)
         url = base_url or os.environ.get("BSG_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = httpx.URL(url.rstrip("/") + "/")
+        self.base_url: httpx.URL = httpx.URL(url.rstrip("/") + "/")
         if self.base_url.scheme not in {"http", "https"} or not self.base_url.host:
             raise InvalidRequestError(f"base_url must be an http(s) URL, got {url!r}")
         if self.base_url.scheme == "http" and not _is_loopback(self.base_url.host):

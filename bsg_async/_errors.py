@@ -132,8 +132,8 @@ class BulkError(BSGError, Generic[R]):
         self.index = index
         self.cause = cause
         self.completed = completed
-        self.retries_taken = getattr(cause, "retries_taken", 0)
-        self.may_have_been_applied = getattr(cause, "may_have_been_applied", False)
+        self.retries_taken: int = getattr(cause, "retries_taken", 0)
+        self.may_have_been_applied: bool = getattr(cause, "may_have_been_applied", False)
 
 
 class DuplicateInputError(BSGError):
@@ -256,10 +256,10 @@ class APIStatusError(BSGError):
         retries_taken: int = 0,
         may_have_been_applied: bool = False,
     ) -> None:
-        self.status_code = response.status_code
-        self.message = message
-        self.errors = errors
-        self.response = response
+        self.status_code: int = response.status_code
+        self.message: str = message
+        self.errors: Any = errors
+        self.response: httpx.Response = response
         self.retries_taken = retries_taken
         self.may_have_been_applied = may_have_been_applied
         super().__init__(self._describe())
@@ -318,7 +318,7 @@ class RateLimitError(APIStatusError):
         retries_taken: int = 0,
         may_have_been_applied: bool = False,
     ) -> None:
-        self.retry_after = parse_retry_after(response.headers.get("retry-after"))
+        self.retry_after: float | None = parse_retry_after(response.headers.get("retry-after"))
         super().__init__(
             message,
             response=response,

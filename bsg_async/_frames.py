@@ -234,7 +234,7 @@ class Listing(Tabular, Generic[T]):
 
     def __init__(self, fetch: Callable[[], Awaitable[list[T]]], item_type: type[T]) -> None:
         self._fetch = fetch
-        self.item_type = item_type
+        self.item_type: type | None = item_type
 
     def __await__(self) -> Generator[Any, None, list[T]]:
         return self._get().__await__()

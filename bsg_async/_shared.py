@@ -139,17 +139,17 @@ class RedisCoordination:
         self.key = key
         self.on_error = on_error
         self.lock_timeout = lock_timeout
-        self.timeout = float(timeout)
-        self.retry_interval = float(retry_interval)
+        self.timeout: float = float(timeout)
+        self.retry_interval: float = float(retry_interval)
         self._clock = clock
         self._down_until: float | None = None  # None: Redis answered last time
         self._down_reason = ""
-        self.outages = 0
+        self.outages: int = 0
         self._reserve = redis.register_script(_RESERVE)
         self._paused_for = redis.register_script(_PAUSED_FOR)
         self._pause = redis.register_script(_PAUSE)
         self._unlock = redis.register_script(_UNLOCK)
-        self.fallbacks = 0
+        self.fallbacks: int = 0
 
     def __repr__(self) -> str:
         return f"RedisCoordination(key={self.key!r}, on_error={self.on_error!r})"

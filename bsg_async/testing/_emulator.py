@@ -106,7 +106,7 @@ class FakeBSG(AccountState):
         clock: Any = time.time,  # noqa: ANN401 - any zero-argument callable returning float
     ) -> None:
         super().__init__()
-        self.api_keys = set(api_keys)
+        self.api_keys: set[str] = set(api_keys)
         self.token_ttl = token_ttl
         self.duplicate_window = duplicate_window
         self._clock = clock

@@ -44,7 +44,7 @@ class EmulatorServer:
     ) -> None:
         self.fake = fake
         self.host = host
-        self.port = port
+        self.port: int = port
         self._log_level = log_level
         self._thread: threading.Thread | None = None
         self._server: object | None = None

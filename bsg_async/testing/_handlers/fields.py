@@ -48,8 +48,10 @@ def _field_body(body: bytes, *, partial: bool) -> dict[str, Any]:
 
 
 def _field_json(record: dict[str, Any]) -> dict[str, Any]:
-    """A field as the API answers it: no ``description`` key when it has none (the spec's
-    schema gives a string, and nothing in BSG's documents shows null)."""
+    """A field as the API answers it: no ``description`` key when it has none.
+
+    The spec's schema gives a string, and nothing in BSG's documents shows null.
+    """
     return {key: value for key, value in record.items() if key != "description" or value}
 
 
