@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import anyio
 
-from bsg_async._errors import BulkError
+from bsg_async._errors import BSGError, BulkError
 from bsg_async._frames import Tabular
 from bsg_async._pagination import _NOT_AWAITABLE, _NOT_ITERABLE
 from bsg_async._progress import progress_bar
@@ -62,9 +62,10 @@ class BulkIterator(Tabular, Generic[R]):
 
     Without ``return_exceptions`` the first failure raises ``BulkError`` with
     the item's ``index``, its ``cause`` and the later items that succeeded
-    anyway (``completed``). With it, a failed item's exception is yielded in
-    its place and the iterator's type says so (``BulkIterator[Contact |
-    Exception]``).
+    anyway (``completed``). With it, a failed item's error (always a
+    ``BSGError``) is yielded in its place and the iterator's type says so
+    (``BulkIterator[Contact | BSGError]``); any other exception is a bug and
+    still raises ``BulkError``.
     """
 
     def __init__(
@@ -148,7 +149,9 @@ class BulkIterator(Tabular, Generic[R]):
                     results[position] = await self._func(item)
             except Exception as exc:  # noqa: BLE001 - every failure belongs to its item
                 results[position] = exc
-                if not self._return_exceptions:
+                # Only the SDK's own errors are handed out in place: anything
+                # else is a bug, and stops the call as without the option.
+                if not (self._return_exceptions and isinstance(exc, BSGError)):
                     failed_at = position if failed_at is None else min(failed_at, position)
                     if self._cancel_on_error:
                         # Items before the failure still finish and are
@@ -181,8 +184,8 @@ class BulkIterator(Tabular, Generic[R]):
             await self._fill()
         index, result = self._ready.popleft()
         if isinstance(result, BaseException):
-            if self._return_exceptions:
-                # The caller asked for exceptions in place: R includes them.
+            if self._return_exceptions and isinstance(result, BSGError):
+                # The caller asked for the SDK's errors in place: R includes them.
                 return cast("R", result)
             self._raise(index, result)
         if isinstance(result, _Pending):

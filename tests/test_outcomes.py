@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -127,3 +128,34 @@ async def test_list_created_late_is_this_calls_list(served: EmulatorServer) -> N
             await client.lists.create(name="Weekly")
     assert [created.id] == [g["id"] for g in fake.groups.values() if g["name"] == "Weekly"]
     assert 3 == fake.stats["route:group_create"]
+
+
+async def test_the_readme_pattern_for_failed_rows_type_checks_and_runs(
+    served: EmulatorServer,
+) -> None:
+    """`if isinstance(result, BSGError): ... else: result.id` (mypy --strict checks this file)."""
+    async with client_for(served) as client:
+        rows = [bsg_async.NewContact(phone=A), bsg_async.NewContact(phone=A)]
+        created: list[int] = []
+        rejected: list[str] = []
+        async for result in client.contacts.create_many(rows, return_exceptions=True):
+            if isinstance(result, bsg_async.BSGError):
+                rejected.append(type(result).__name__)
+            else:
+                created.append(result.id)
+    assert (stored(served.fake, A), ["DuplicateInputError"]) == (created, rejected)
+
+
+async def test_a_bug_is_not_handed_out_as_a_row_error(served: EmulatorServer) -> None:
+    """return_exceptions yields the SDK's errors only; anything else stops the call."""
+
+    class Exploding(dict[int, str]):
+        def items(self) -> Any:
+            raise KeyError("a bug in the caller's mapping")
+
+    async with client_for(served) as client:
+        rows: list[Any] = [{"phone": A}, {"phone": B, "fields": Exploding()}]
+        bulk = client.contacts.create_many(rows, return_exceptions=True)
+        with pytest.raises(bsg_async.BulkError) as info:
+            await bulk.collect()
+    assert 1 == info.value.index

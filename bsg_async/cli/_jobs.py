@@ -565,7 +565,7 @@ async def _settle(
     client: bsg_async.Client,
     number: int,
     phone: int,
-    result: bsg_async.Contact | Exception,
+    result: bsg_async.Contact | bsg_async.BSGError,
     *,
     in_doubt: bool,
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal, overload
 
 from bsg_async._bulk import BulkIterator
 from bsg_async._converter import read_data
-from bsg_async._errors import DuplicateInputError, InvalidRequestError, NotFoundError
+from bsg_async._errors import BSGError, DuplicateInputError, InvalidRequestError, NotFoundError
 from bsg_async._validate import (
     check_fields,
     check_id,
@@ -324,7 +324,7 @@ class Contacts(Resource):
         *,
         concurrency: int = ...,
         return_exceptions: Literal[True],
-    ) -> BulkIterator[Contact | Exception]: ...
+    ) -> BulkIterator[Contact | BSGError]: ...
 
     def get_many(
         self,
@@ -332,7 +332,7 @@ class Contacts(Resource):
         *,
         concurrency: int = DEFAULT_BULK_CONCURRENCY,
         return_exceptions: bool = False,
-    ) -> BulkIterator[Contact] | BulkIterator[Contact | Exception]:
+    ) -> BulkIterator[Contact] | BulkIterator[Contact | BSGError]:
         """Fetch many contacts concurrently, yielding them in input order.
 
         ``ids`` is read lazily (a generator of a million ids is fine). At most
@@ -357,7 +357,7 @@ class Contacts(Resource):
         width = self._bulk_concurrency(concurrency, "get_many")
         if return_exceptions:
             return self._bulk(
-                BulkIterator[Contact | Exception], self.get, ids, width, "get_many", exceptions=True
+                BulkIterator[Contact | BSGError], self.get, ids, width, "get_many", exceptions=True
             )
         return self._bulk(BulkIterator[Contact], self.get, ids, width, "get_many")
 
@@ -379,7 +379,7 @@ class Contacts(Resource):
         *,
         concurrency: int = ...,
         return_exceptions: Literal[True],
-    ) -> BulkIterator[Contact | Exception]: ...
+    ) -> BulkIterator[Contact | BSGError]: ...
 
     def create_many(
         self,
@@ -388,7 +388,7 @@ class Contacts(Resource):
         *,
         concurrency: int = DEFAULT_BULK_CONCURRENCY,
         return_exceptions: bool = False,
-    ) -> BulkIterator[Contact] | BulkIterator[Contact | Exception]:
+    ) -> BulkIterator[Contact] | BulkIterator[Contact | BSGError]:
         """Create many contacts concurrently, yielding results in input order.
 
         Each input is a ``NewContact`` or a mapping with ``phone`` and
@@ -421,7 +421,7 @@ class Contacts(Resource):
         create = self._create_one
         if return_exceptions:
             return self._bulk(
-                BulkIterator[Contact | Exception],
+                BulkIterator[Contact | BSGError],
                 create,
                 distinct,
                 width,
