@@ -93,6 +93,13 @@ class _Jsonable:
         data: dict[str, Any] = to_jsonable(self, iso=iso)
         return data
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:  # noqa: ANN401 - pydantic's hook
+        """The model as a pydantic type (FastAPI response models); loads pydantic only then."""
+        from bsg_async._pydantic import model_core_schema  # noqa: PLC0415 - optional
+
+        return model_core_schema(cls, source, handler)
+
 
 class _OpenEnum(str, enum.Enum):
     """A string enum that keeps values it does not know.

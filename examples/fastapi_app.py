@@ -46,6 +46,24 @@ async def get_contact(contact_id: int, request: Request) -> dict[str, object]:
     return contact.to_dict()
 
 
+@app.get("/models/contacts/{contact_id}")
+async def get_contact_model(contact_id: int, request: Request) -> bsg_async.Contact:
+    """The same contact, the SDK's model as the response model (in the OpenAPI schema too)."""
+    return await bsg(request).contacts.get(contact_id)
+
+
+@app.get("/models/first-page")
+async def first_page(request: Request) -> bsg_async.Page[bsg_async.Contact]:
+    """The first page of contacts, as the SDK's Page model."""
+    return await anext(bsg(request).contacts.list(page_size=15).pages())
+
+
+@app.get("/models/contacts")
+async def some_contacts(request: Request) -> list[bsg_async.Contact]:
+    """A few contacts, as a list of models."""
+    return await bsg(request).contacts.list(limit=3).collect()
+
+
 @app.get("/contacts.csv")
 async def export_contacts(request: Request) -> StreamingResponse:
     """Every contact as CSV, streamed page by page (8 requests in flight)."""

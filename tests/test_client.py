@@ -30,7 +30,7 @@ def test_import_loads_neither_testing_nor_cli() -> None:
     code = (
         "import sys, bsg_async; "
         "print(sorted(m for m in sys.modules if m.startswith(('bsg_async.testing', "
-        "'bsg_async.cli', 'uvicorn', 'respx'))))"
+        "'bsg_async.cli', 'bsg_async._pydantic', 'pydantic', 'uvicorn', 'respx'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "[]" == out.stdout.strip()

@@ -149,6 +149,21 @@ async def test_one_shared_client_serves_a_burst(
             invalid = await http.get("/contacts/0")
             assert 422 == invalid.status_code
             assert "contact_id" in invalid.json()["detail"]
+            # The SDK's models as FastAPI response models: serialised as to_jsonable
+            # does, and described in the OpenAPI schema.
+            model = await http.get(f"/models/contacts/{ids[0]}")
+            assert (200, bodies[0]) == (model.status_code, model.json())
+            page = (await http.get("/models/first-page")).json()
+            assert (ids[:15], 0, CONTACTS) == (
+                [row["id"] for row in page["items"]],
+                page["offset"],
+                page["total"],
+            )
+            assert ids[:3] == [row["id"] for row in (await http.get("/models/contacts")).json()]
+            schemas = (await http.get("/openapi.json")).json()["components"]["schemas"]
+            assert {"id", "phone", "fields", "created_at", "groups"} <= set(
+                schemas["Contact"]["properties"]
+            )
             export = await http.get("/contacts.csv")
             rows = list(csv.reader(io.StringIO(export.text)))
             assert ["id", "phone", "created_at", "lists"] == rows[0]
