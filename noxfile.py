@@ -101,6 +101,13 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
     # 100% of the public names with a known type (it was 91.7%): keep it so.
     session.run("pyright", "--verifytypes", "bsg_async", "--ignoreexternal")
+    # The README's and the guides' python blocks, as a user's project would check them.
+    from pathlib import Path  # noqa: PLC0415
+
+    snippets = Path(session.create_tmp()).resolve() / "doc-snippets"
+    session.run("python", "-m", "tests.doc_snippets", str(snippets))
+    session.run("mypy", "--strict", str(snippets))
+    session.run("pyright", str(snippets))
 
 
 @nox.session
