@@ -24,6 +24,26 @@ if not all(importlib.util.find_spec(m) for m in ("nbclient", "ipykernel", "matpl
     collect_ignore.append("notebook")
 
 
+# The slow socket suites: `pytest -m "not slow"` is the inner loop without them.
+SLOW = (
+    "test_chaos.py",
+    "test_conformance.py",
+    "test_web_service.py",
+    "test_real_paths.py",
+    "test_hostile.py",
+    "redis/",
+    "notebook/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of the slow suites ``slow``."""
+    for item in items:
+        path = item.path.as_posix()
+        if any(f"/tests/{name}" in path for name in SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
