@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
@@ -25,15 +26,21 @@ def served() -> Iterator[EmulatorServer]:
 
 
 def test_a_blocking_portal_serves_a_synchronous_script(served: EmulatorServer) -> None:
-    """The README's pattern: one loop in a thread, every call through it, then aclose."""
+    """The README's pattern: one loop in a thread, every call through it, then aclose.
+
+    portal.call passes positional arguments only: keywords go through
+    functools.partial, as the README shows.
+    """
     first = min(served.fake.contacts)
     client = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url)
     with start_blocking_portal() as portal:
         contact = portal.call(client.contacts.get, first)
         everyone = portal.call(client.contacts.list().collect)
         again = portal.call(client.contacts.get, first)
+        weekly = portal.call(functools.partial(client.lists.create, name="Weekly"))
         portal.call(client.aclose)
     assert (first, first) == (contact.id, again.id)
+    assert "Weekly" == weekly.name
     assert sorted(served.fake.contacts) == sorted(c.id for c in everyone)
     assert client.is_closed
 

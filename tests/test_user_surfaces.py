@@ -5,7 +5,6 @@ Over real loopback sockets against the served emulator, on asyncio and trio.
 
 from __future__ import annotations
 
-import functools
 import gc
 import socket
 import subprocess
@@ -19,7 +18,6 @@ import anyio
 import pandas as pd
 import polars as pl
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 import bsg_async
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG
@@ -416,17 +414,3 @@ async def test_bad_arguments_name_the_parameter_used_and_cut_long_values(
     assert "xxxxxxxxxx...(cut, 300 long)" in message
     assert len(message) < 160
     assert [] == served.fake.request_times
-
-
-def test_the_synchronous_recipe_works_with_keyword_arguments(served: EmulatorServer) -> None:
-    """The README's blocking-portal recipe, keyword arguments through functools.partial."""
-    first = min(served.fake.contacts)
-    client = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url)
-    with start_blocking_portal() as portal:
-        contact = portal.call(client.contacts.get, first)
-        everyone = portal.call(client.contacts.list().collect)
-        weekly = portal.call(functools.partial(client.lists.create, name="Weekly"))
-        portal.call(client.aclose)
-    assert first == contact.id
-    assert CONTACTS == len(everyone)
-    assert "Weekly" == weekly.name
