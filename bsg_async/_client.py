@@ -22,13 +22,16 @@ exception.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import importlib
 import ipaddress
 import logging
 import math
 import os
 import sys
+import threading
 import time
 import urllib.request
 import warnings
@@ -132,6 +135,27 @@ def _close_dropped(loop: object, http: httpx.AsyncClient) -> None:
             return
 
 
+def _import_apart(name: str) -> None:
+    """Import a module in a thread of its own (once), not under the client being built.
+
+    Some imports leave garbage cycles holding frames (trio, imported by
+    httpcore, counts its traceback frames at import time), and a frame holds
+    every frame that called it: imported from ``Client.__init__``, they would
+    keep the first client of a process alive until the garbage collector ran,
+    so dropping it would not close its connections.
+    """
+    if name in sys.modules:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):  # said by the import that needs it
+            importlib.import_module(name)
+
+    worker = threading.Thread(target=load, name=f"bsg-import-{name}", daemon=True)
+    worker.start()
+    worker.join()
+
+
 def _is_loopback(host: str) -> bool:
     if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
         return True
@@ -195,6 +219,7 @@ def _default_transport(
     # Every request goes to the one API host, so its proxy is chosen once.
     proxy = environment_proxy(url) if trust_env else None
     if backend == "httpx":
+        _import_apart("httpcore")  # httpx imports it on first use
         # One TLS context for every pool: building one loads the CA bundle.
         tls = httpx.create_ssl_context(verify=True, trust_env=trust_env)
 
@@ -205,6 +230,7 @@ def _default_transport(
 
         return ShardedTransport(pool, max_concurrency)
     if backend == "aiohttp":
+        _import_apart("httpx_aiohttp")
         try:
             from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
         except ImportError:

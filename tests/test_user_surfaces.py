@@ -9,6 +9,8 @@ import gc
 import socket
 import subprocess
 import sys
+import textwrap
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -414,3 +416,57 @@ async def test_bad_arguments_name_the_parameter_used_and_cut_long_values(
     assert "xxxxxxxxxx...(cut, 300 long)" in message
     assert len(message) < 160
     assert [] == served.fake.request_times
+
+
+FRESH_NOTEBOOK = textwrap.dedent(
+    """
+    import gc, sys, warnings
+    import anyio
+    import bsg_async
+    from bsg_async.testing import DEFAULT_KEY
+
+    async def main() -> None:
+        gc.disable()
+        for cell in range(3):
+            client = bsg_async.Client(DEFAULT_KEY, base_url=sys.argv[1])
+            await client.contacts.list(page_size=15, limit=60, prefetch=4).collect()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                del client
+            await anyio.sleep(0.5)  # the loop runs: the close it was handed happens
+            print(len(caught), flush=True)
+            sys.stdin.readline()  # the test counts the server's connections meanwhile
+
+    anyio.run(main, backend=sys.argv[2])
+    """
+)
+
+
+def test_the_first_client_of_a_fresh_process_is_closed_when_dropped(
+    served: EmulatorServer, anyio_backend: str
+) -> None:
+    """In a new interpreter (a new notebook kernel), three re-run cells leave 0 sockets each.
+
+    The first client of a process used to stay alive until the garbage
+    collector ran: its construction imported httpcore (and trio), whose
+    import leaves cycles holding every calling frame.
+    """
+    left = []
+    with subprocess.Popen(
+        [sys.executable, "-c", FRESH_NOTEBOOK, served.base_url, anyio_backend],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        for _ in range(3):
+            assert "1" == process.stdout.readline().strip()  # UnclosedClientWarning
+            deadline = time.monotonic() + 5
+            while served.open_connections and time.monotonic() < deadline:
+                time.sleep(0.01)
+            left.append(served.open_connections)
+            process.stdin.write("\n")
+            process.stdin.flush()
+        assert 0 == process.wait(timeout=30)
+    assert [0, 0, 0] == left
