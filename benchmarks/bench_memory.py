@@ -18,19 +18,36 @@ import anyio
 import httpx
 
 from benchmarks._common import LOGIN, render_page
+from bsg_async._pagination import RECENT_PAGES
+
+# Distinct pages served in turn: more than the paginator remembers
+# (RECENT_PAGES), so it never sees a page of rows it already received.
+CYCLE = RECENT_PAGES + 1
 
 
 class OnePageTransport(httpx.AsyncBaseTransport):
-    """Serves the same rendered page for every offset (memory stays the client's)."""
+    """Serves a few pre-rendered pages in turn (memory stays the client's).
+
+    A server repeating one page for every offset is one the paginator stops
+    (``PagingError``), so the pages differ; all are rendered before measuring.
+    """
 
     def __init__(self, total: int) -> None:
         self.total = total
-        self.page = render_page(0, 500, 500).replace(b'"total": 500', f'"total": {total}'.encode())
+        self.pages = [render_page(n * 500, 500, max(total, CYCLE * 500)) for n in range(CYCLE)]
+        self.pages = [_with_total(page, total) for page in self.pages]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/auth/login"):
             return httpx.Response(200, content=LOGIN)
-        return httpx.Response(200, content=self.page)
+        offset = int(request.url.params.get("page[offset]", "0"))
+        return httpx.Response(200, content=self.pages[offset // 500 % CYCLE])
+
+
+def _with_total(page: bytes, total: int) -> bytes:
+    """The page with its ``total`` set to ``total``."""
+    head, _, _ = page.rpartition(b'"total": ')
+    return head + f'"total": {total}}}'.encode()
 
 
 def peak_kib() -> int:
