@@ -43,26 +43,31 @@ import attrs
 import httpx
 import sniffio
 
-from bsg_async import _converter
+from bsg_async._answers import (
+    DEFAULT_BASE_URL,
+    connection_error,
+    out_of_time,
+    parse_answer,
+    redact,
+    redirect_message,
+    status_error,
+    wait_error,
+)
 from bsg_async._auth import AuthTransport, LoginFailedError, Secret
 from bsg_async._clock import Clock
 from bsg_async._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
-    AuthenticationError,
     ClientClosedError,
     DecodeError,
     EventLoopError,
     InvalidRequestError,
-    RateLimitError,
-    describe_body,
-    error_class_for,
 )
 from bsg_async._pool import ShardedTransport
 from bsg_async._ratelimit import RateLimitTransport, WaitTooLongError
 from bsg_async._read import BodyError, ReadTransport
-from bsg_async._retry import RetryPolicy, RetryTransport, is_tls_mismatch
+from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async._version import __version__
 from bsg_async.resources.contacts import Contacts
 from bsg_async.resources.fields import Fields
@@ -83,7 +88,6 @@ __all__ = ["DEFAULT_BASE_URL", "Client", "InsecureTransportWarning", "UnclosedCl
 
 T = TypeVar("T")
 
-DEFAULT_BASE_URL = "https://one-api.bsg.world/api"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _ERROR_STATUS = 400
 _REDIRECT_STATUS = 300
@@ -711,7 +715,7 @@ class Client:
             lifecycle.in_flight.discard(scope)
             # Errors keep the request (and the response its request): the
             # bearer token must not travel with them.
-            _redact(request.headers)
+            redact(request.headers)
         if scope.cancelled_caught:
             # Only aclose() and the budget cancel this scope; a cancellation
             # from outside propagates through it untouched.
@@ -722,7 +726,7 @@ class Client:
                     request=request,
                     may_have_been_applied=idempotent is False,
                 )
-            raise _out_of_time(request, options.total_timeout)
+            raise out_of_time(request, options.total_timeout)
         logger.debug(
             "%s %s -> %d in %.1f ms (retries: %d)",
             method,
@@ -732,12 +736,12 @@ class Client:
             request.extensions.get("bsg_retries_taken", 0),
         )
         if response.status_code >= _ERROR_STATUS:
-            raise _status_error(response)
+            raise status_error(response)
         if response.status_code >= _REDIRECT_STATUS:
             raise APIStatusError(
-                _redirect_message(f"{method} {request.url.path}", response), response=response
+                redirect_message(f"{method} {request.url.path}", response), response=response
             )
-        return _parse(response, parse)
+        return parse_answer(response, parse)
 
     def _check_ready(self, method: str, path: str) -> None:
         """Refuse to send from a closed client, another loop, or trio with aiohttp."""
@@ -759,11 +763,11 @@ class Client:
         except LoginFailedError as exc:
             refused = exc.response
         except WaitTooLongError as exc:
-            raise _wait_error(exc, request) from None
+            raise wait_error(exc, request) from None
         except httpx.TimeoutException as exc:
-            raise _connection_error(APITimeoutError, exc, request) from exc
+            raise connection_error(APITimeoutError, exc, request) from exc
         except httpx.TransportError as exc:
-            raise _connection_error(APIConnectionError, exc, request) from exc
+            raise connection_error(APIConnectionError, exc, request) from exc
         except BodyError as exc:
             raise DecodeError(str(exc)) from None
         except RuntimeError:
@@ -777,9 +781,9 @@ class Client:
         # copy of it without the body.
         login = refused.request
         headers = httpx.Headers(login.headers)
-        _redact(headers)
+        redact(headers)
         refused.request = httpx.Request(login.method, login.url, headers=headers)
-        raise _status_error(refused, login=True, call=request)
+        raise status_error(refused, login=True, call=request)
 
 
 class _Requester:
@@ -818,216 +822,3 @@ class _Requester:
             write=write,
             options=self._options,
         )
-
-
-def _out_of_time(request: httpx.Request, budget: float | None) -> APITimeoutError:
-    retries = request.extensions.get("bsg_retries_taken", 0)
-    applied = bool(request.extensions.get("bsg_may_have_been_applied", False)) or (
-        request.extensions.get("bsg_idempotent") is False
-        and bool(request.extensions.get("bsg_sent", False))
-    )
-    message = (
-        f"{request.method} {request.url.path} did not complete within its"
-        f" total_timeout of {budget:g} s"
-    ) + _outcome(retries, applied)
-    return APITimeoutError(
-        message, request=request, retries_taken=retries, may_have_been_applied=applied
-    )
-
-
-def _wait_error(
-    exc: WaitTooLongError, request: httpx.Request
-) -> APIConnectionError | RateLimitError:
-    retries = request.extensions.get("bsg_retries_taken", 0)
-    if not exc.paused:
-        return APITimeoutError(
-            f"{request.method} {request.url.path}: {exc}",
-            request=request,
-            retries_taken=retries,
-        )
-    # Another request's 429/503 paused the client: report it as this call's
-    # own rate-limit answer, with the time still to wait.
-    seconds = max(1, math.ceil(exc.wait))
-    response = httpx.Response(429, headers={"retry-after": str(seconds)}, request=request)
-    return RateLimitError(f"not sent: {exc}", response=response, retries_taken=retries)
-
-
-def _connection_error(
-    cls: type[APIConnectionError], exc: httpx.TransportError, request: httpx.Request
-) -> APIConnectionError:
-    retries = request.extensions.get("bsg_retries_taken", 0)
-    applied = bool(request.extensions.get("bsg_may_have_been_applied", False))
-    what = "timed out" if cls is APITimeoutError else "failed"
-    url = request.url
-    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
-    message = f"{request.method} {url.path} to {url.host}:{port} {what}: {type(exc).__name__}"
-    detail = str(exc)
-    if detail:
-        message += f" ({detail})"
-    message += _outcome(retries, applied)
-    hint = _connection_hint(exc, url.scheme, f"{url.host}:{port}")
-    if hint:
-        message += f"; {hint}"
-    return cls(message, request=request, retries_taken=retries, may_have_been_applied=applied)
-
-
-def _connection_hint(exc: httpx.TransportError, scheme: str, where: str) -> str:
-    """What a connection failure most likely means, for the message."""
-    if is_tls_mismatch(exc):
-        return (
-            f"the server at {where} does not speak TLS (plain http?): check the base URL's scheme"
-        )
-    if isinstance(exc, httpx.ConnectError) and _refused(exc):
-        return f"is the server running at {where}? check base_url ({scheme}://{where})"
-    return ""
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether nothing listened where the connection went (refused, every address tried)."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
-            return True
-        text = str(seen).lower()
-        if "all connection attempts failed" in text or "all attempts to connect" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _outcome(retries: int, applied: bool) -> str:
-    """The end of an error message: retries made, and whether to check before resending."""
-    text = f" after {retries} retries" if retries else ""
-    if applied:
-        text += "; the request may have been applied, check before sending it again"
-    return text
-
-
-def _json_body(response: httpx.Response) -> object:
-    return _converter.loads(response.content)
-
-
-def _status_error(
-    response: httpx.Response, *, login: bool = False, call: httpx.Request | None = None
-) -> APIStatusError:
-    """The typed error for an error answer (``call``: the request a login served)."""
-    extensions = (call or response.request).extensions
-    message, errors = _error_details(response)
-    cls = error_class_for(response.status_code, message)
-    if login:
-        cls, message = _login_failure(response, cls, message)
-    if extensions.get("bsg_duplicate"):
-        message = (
-            f"{message}: refused as a duplicate of an identical request the API received"
-            " within the last second, so it was not sent again"
-        )
-    elif extensions.get("bsg_retry_after_refused"):
-        message = (
-            f"{message}: the server asked to wait {response.headers.get('retry-after')} s,"
-            f" more than max_retry_after={extensions['bsg_retry_after_refused']:g} s: not waited"
-        )
-    elif extensions.get("bsg_out_of_budget"):
-        message = (
-            f"{message}: the server asked to wait {response.headers.get('retry-after')} s,"
-            " longer than this call's total_timeout leaves"
-        )
-    error = cls(
-        message,
-        response=response,
-        errors=errors,
-        retries_taken=extensions.get("bsg_retries_taken", 0),
-        may_have_been_applied=bool(extensions.get("bsg_may_have_been_applied", False)),
-    )
-    if isinstance(error, RateLimitError):
-        error.duplicate = bool(extensions.get("bsg_duplicate"))
-    return error
-
-
-# Answers at login that mean the address is not the API's root.
-_NOT_THE_API = frozenset({404, 405})
-_REJECTED_KEY = "invalid api key"
-
-
-def _login_failure(
-    response: httpx.Response, cls: type[APIStatusError], message: str
-) -> tuple[type[APIStatusError], str]:
-    """Say what a failed login means: a rejected key, a wrong base URL, or else."""
-    status = response.status_code
-    if _REJECTED_KEY in message.lower():
-        return AuthenticationError, f"the API key was rejected at login: {message}"
-    if 300 <= status < 400:  # noqa: PLR2004
-        return AuthenticationError, _redirect_message("the login", response)
-    if status < 400:  # noqa: PLR2004
-        return AuthenticationError, f"the login answered {status} without a token ({message})"
-    url = response.request.url
-    api_json = "json" in response.headers.get("content-type", "")
-    if status in _NOT_THE_API or (status < 500 and not api_json):  # noqa: PLR2004
-        root = str(url).removesuffix("auth/login")
-        return cls, (
-            f"the base URL looks wrong: logging in at {url} answered {status} ({message});"
-            f" base_url should be the API's root, as in {DEFAULT_BASE_URL} (tried {root})"
-        )
-    if status in {401, 403}:
-        return AuthenticationError, f"login refused: {message}"
-    return cls, message
-
-
-def _redact(headers: httpx.Headers) -> None:
-    """Replace a bearer token in request headers kept on an error or a response."""
-    if "authorization" in headers:
-        headers["Authorization"] = "Bearer <redacted>"
-
-
-def _redirect_message(what: str, response: httpx.Response) -> str:
-    target = response.headers.get("location", "nowhere")
-    return (
-        f"{what} was redirected ({response.status_code} to {target[:200]}); the SDK never"
-        " follows redirects (the key or token would go along): set base_url to the API's"
-        " own root"
-    )
-
-
-def _error_details(response: httpx.Response) -> tuple[str, object]:
-    """The API's ``message`` and ``errors``, or a description of a foreign body."""
-    try:
-        body = _json_body(response)
-    except RecursionError:
-        return (
-            f"an error body of JSON nested too deeply to read ({len(response.content)} bytes)",
-            None,
-        )
-    except _converter.JSON_ERRORS:
-        return describe_body(response), None
-    if isinstance(body, dict):
-        message = body.get("message")
-        if isinstance(message, str) and message:
-            return message, body.get("errors")
-    return f"{response.reason_phrase or 'error'} ({describe_body(response)})", None
-
-
-def _parse(response: httpx.Response, parse: Callable[[bytes], T]) -> T:
-    retries = response.request.extensions.get("bsg_retries_taken", 0)
-    where = f"{response.request.method} {response.request.url.path}"
-    try:
-        return parse(response.content)
-    except RecursionError:
-        raise DecodeError(
-            f"{where} -> {response.status_code} answered JSON nested too deeply to read"
-            f" ({len(response.content)} bytes)",
-            response=response,
-            retries_taken=retries,
-        ) from None
-    except _converter.JSON_ERRORS:
-        raise DecodeError(
-            f"{where} -> {response.status_code} answered {describe_body(response)}",
-            response=response,
-            retries_taken=retries,
-        ) from None
-    except _converter.ShapeError as exc:
-        raise DecodeError(
-            f"{where} -> {response.status_code}: unexpected answer: {exc}",
-            response=response,
-            retries_taken=retries,
-        ) from exc
