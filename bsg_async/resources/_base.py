@@ -236,9 +236,12 @@ class Resource:
 CREATE_RECOVERIES = 3
 
 
-def _already_exists(error: UnprocessableEntityError) -> bool:
-    """Whether a 422 says the thing to create exists (a phone, a list name)."""
-    return "already exist" in error.message.lower()
+def _refused_as(error: UnprocessableEntityError | RateLimitError) -> str:
+    """Why a create was refused, when the reason means it may be this call's own ("")."""
+    if isinstance(error, RateLimitError):
+        return "a duplicate" if error.duplicate else ""
+    # A 422 saying the thing to create exists (a phone, a list name).
+    return "existing" if "already exist" in error.message.lower() else ""
 
 
 async def settle_create(
@@ -267,24 +270,16 @@ async def settle_create(
     while True:
         try:
             return await send()
-        except UnprocessableEntityError as exc:
-            if not (unknown and _already_exists(exc)):
+        except (UnprocessableEntityError, RateLimitError) as exc:
+            refused_as = _refused_as(exc)
+            if not (unknown and refused_as):
                 raise
             found = await _settling_lookup(lookup, exc)
             logger.info(
-                "create of a %s settled by lookup: the re-send was refused as existing;"
+                "create of a %s settled by lookup: the re-send was refused as %s;"
                 " this call's earlier attempt had been applied",
                 what,
-            )
-            return found
-        except RateLimitError as exc:
-            if not (exc.duplicate and unknown):
-                raise
-            found = await _settling_lookup(lookup, exc)
-            logger.info(
-                "create of a %s settled by lookup: the re-send was refused as a duplicate;"
-                " this call's earlier attempt had been applied",
-                what,
+                refused_as,
             )
             return found
         except BSGError as exc:
