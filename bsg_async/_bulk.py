@@ -79,13 +79,14 @@ class BulkIterator(Tabular, Generic[R]):
         item_type: type | None = None,
         field_names: Callable[[], Awaitable[Mapping[int, str]]] | None = None,
         what: str = "items",
-        total: int | None = None,
+        prepare: Callable[[Any], Any] | None = None,
     ) -> None:
         self._func = func
         self._what = what
         self.item_type = item_type
         self._resolve_names = field_names
-        self._total = len(items) if isinstance(items, Sized) else total
+        self._total = len(items) if isinstance(items, Sized) else None
+        self._prepare = prepare
         self._sync: Iterable[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
         if isinstance(items, AsyncIterable):
@@ -120,15 +121,18 @@ class BulkIterator(Tabular, Generic[R]):
             )
 
     async def _take(self) -> list[Any]:
-        if self._sync is not None:
-            return list(itertools.islice(self._sync, self._window))
-        assert self._async is not None  # noqa: S101
+        """The next window of input, each item through ``prepare`` (in input order)."""
         batch: list[Any] = []
-        async for item in self._async:
-            batch.append(item)
-            if len(batch) >= self._window:
-                break
-        return batch
+        if self._sync is not None:
+            batch = list(itertools.islice(self._sync, self._window))
+        else:
+            assert self._async is not None  # noqa: S101
+            async for item in self._async:
+                batch.append(item)
+                if len(batch) >= self._window:
+                    break
+        prepare = self._prepare
+        return batch if prepare is None else [prepare(item) for item in batch]
 
     async def _fill(self) -> None:  # noqa: C901 - one algorithm, clearer in one place
         batch = await self._take()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import AsyncIterable, Sized
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
@@ -24,7 +23,7 @@ from bsg_async._validate import (
 from bsg_async.models import Contact, ContactField
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+    from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 
     from bsg_async._bulk import BulkIterator
     from bsg_async.models import Page
@@ -159,7 +158,7 @@ class Resource:
         *,
         exceptions: bool = False,
         finish_in_flight: bool = False,
-        total: int | None = None,
+        prepare: Callable[[Any], Any] | None = None,
     ) -> BulkIterator[R]:
         """A bulk call's iterator of contacts, typed by ``kind`` (with exceptions or not).
 
@@ -175,7 +174,7 @@ class Resource:
             item_type=Contact,
             field_names=self._field_names,
             what=what,
-            total=total,
+            prepare=prepare,
         )
 
     def _paginate(
@@ -318,43 +317,20 @@ class Repeat:
 
 
 class FirstOccurrences:
-    """A bulk input with every repeat of an earlier item's key replaced by a ``Repeat``.
+    """Marks each bulk input item that repeats an earlier item's key as a ``Repeat``.
 
-    Always an async iterator (over a sync or async input). A class rather
-    than a generator: a bulk call may stop reading part-way, and an async
-    generator left suspended is an error under trio. Items whose key cannot
-    be read (``key`` returns None) pass through for the call to refuse.
-
-    Attributes:
-        length: The input's length, when it has one.
+    Called with every item of one bulk call, in input order (the bulk
+    iterator's ``prepare``). Items whose key cannot be read (``key`` returns
+    None) pass through for the call to refuse.
     """
 
-    def __init__(
-        self, items: Iterable[Any] | AsyncIterable[Any], key: Callable[[Any], object]
-    ) -> None:
+    def __init__(self, key: Callable[[Any], object]) -> None:
         self._key = key
         self._seen: dict[object, int] = {}
         self._index = 0
-        self._sync: Iterator[Any] | None = None
-        self._async: AsyncIterator[Any] | None = None
-        if isinstance(items, AsyncIterable):
-            self._async = aiter(items)
-        else:
-            self._sync = iter(items)
-        self.length = len(items) if isinstance(items, Sized) else None
 
-    def __aiter__(self) -> AsyncIterator[object]:
-        return self
-
-    async def __anext__(self) -> object:
-        if self._async is not None:
-            item = await anext(self._async)
-        else:
-            assert self._sync is not None  # noqa: S101
-            try:
-                item = next(self._sync)
-            except StopIteration:
-                raise StopAsyncIteration from None
+    def __call__(self, item: object) -> object:
+        """The item, or a ``Repeat`` naming the earlier item with its key."""
         index = self._index
         self._index += 1
         key = self._key(item)

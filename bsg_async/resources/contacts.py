@@ -417,27 +417,27 @@ class Contacts(Resource):
                 on ``err.completed`` (index to Contact).
         """
         width = self._bulk_concurrency(concurrency, "create_many")
-        distinct = FirstOccurrences(contacts, _phone_key)
         create = self._create_one
+        distinct = FirstOccurrences(_phone_key)
         if return_exceptions:
             return self._bulk(
                 BulkIterator[Contact | BSGError],
                 create,
-                distinct,
+                contacts,
                 width,
                 "create_many",
                 exceptions=True,
                 finish_in_flight=True,
-                total=distinct.length,
+                prepare=distinct,
             )
         return self._bulk(
             BulkIterator[Contact],
             create,
-            distinct,
+            contacts,
             width,
             "create_many",
             finish_in_flight=True,
-            total=distinct.length,
+            prepare=distinct,
         )
 
     async def _create_one(self, item: NewContact | Mapping[str, object] | Repeat) -> Contact:
