@@ -23,7 +23,7 @@ from bsg_async._errors import (
     describe_body,
     error_class_for,
 )
-from bsg_async._retry import is_tls_mismatch
+from bsg_async._retry import causes, is_tls_mismatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,19 +108,16 @@ def _connection_hint(exc: httpx.TransportError, scheme: str, where: str) -> str:
     return ""
 
 
+# How the transports say that nothing listened (asyncio's anyio, trio's).
+_REFUSED = ("refused", "all connection attempts failed", "all attempts to connect")
+
+
 def _refused(exc: BaseException) -> bool:
     """Whether nothing listened where the connection went (refused, every address tried)."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
-            return True
-        text = str(seen).lower()
-        if "all connection attempts failed" in text or "all attempts to connect" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(
+        isinstance(cause, ConnectionRefusedError) or any(m in str(cause).lower() for m in _REFUSED)
+        for cause in causes(exc)
+    )
 
 
 def _outcome(retries: int, applied: bool) -> str:

@@ -41,12 +41,13 @@ from bsg_async._errors import parse_retry_after
 from bsg_async._ratelimit import WaitTooLongError, budget_left
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = [
     "RetryPolicy",
     "RetryTransport",
     "backoff_delay",
+    "causes",
     "is_tls_mismatch",
     "never_reached_server",
 ]
@@ -92,23 +93,32 @@ def backoff_delay(
     return base / 2 + base / 2 * jitter
 
 
+def causes(exc: BaseException, depth: int = 8) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from, nearest first (``depth`` at most)."""
+    seen: BaseException | None = exc
+    for _ in range(depth):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+# How OpenSSL says that the other side does not speak TLS.
+_NOT_TLS = (
+    "wrong_version_number",
+    "record_layer_failure",
+    "record layer failure",
+    "packet length too long",
+)
+
+
 def is_tls_mismatch(exc: BaseException) -> bool:
     """Whether a connection failed because the server does not speak TLS (retrying cannot help).
 
     ``https://`` sent to a plain-http port: the TLS handshake reads an HTTP
     answer and OpenSSL says ``WRONG_VERSION_NUMBER`` (or a record too long).
     """
-    seen: BaseException | None = exc
-    for _ in range(8):  # the ssl error sits a few causes down
-        if seen is None:
-            return False
-        text = str(seen)
-        if "WRONG_VERSION_NUMBER" in text or "RECORD_LAYER_FAILURE" in text:
-            return True
-        if "record layer failure" in text.lower() or "packet length too long" in text.lower():
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(marker in str(cause).lower() for cause in causes(exc) for marker in _NOT_TLS)
 
 
 def never_reached_server(exc: httpx.TransportError) -> bool:

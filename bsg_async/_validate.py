@@ -34,7 +34,6 @@ __all__ = [
     "check_stoplist_type",
     "check_stoplist_types",
     "check_text",
-    "one_of",
     "one_of_named",
     "parse_phone",
     "shown",
@@ -329,11 +328,6 @@ def check_fields(fields: object) -> list[dict[str, object]]:
             )
         pairs.append({"id": field_id, "value": value})
     return pairs
-
-
-def one_of(new: V | None, old: V | None, new_name: str, old_name: str) -> V | None:
-    """The value given under the SDK's word or the API's; both given is an error."""
-    return one_of_named(new, old, new_name, old_name)[0]
 
 
 def one_of_named(
