@@ -35,7 +35,6 @@ __all__ = [
     "connection_error",
     "out_of_time",
     "parse_answer",
-    "redact",
     "redirect_message",
     "status_error",
     "wait_error",
@@ -195,12 +194,6 @@ def _login_failure(
     if status in {401, 403}:
         return AuthenticationError, f"login refused: {message}"
     return cls, message
-
-
-def redact(headers: httpx.Headers) -> None:
-    """Replace a bearer token in request headers kept on an error or a response."""
-    if "authorization" in headers:
-        headers["Authorization"] = "Bearer <redacted>"
 
 
 def redirect_message(what: str, response: httpx.Response) -> str:

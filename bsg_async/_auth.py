@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from bsg_async._shared import RedisCoordination
 
-__all__ = ["AuthTransport", "LoginFailedError", "Secret", "jwt_expiry"]
+__all__ = ["AuthTransport", "LoginFailedError", "Secret", "jwt_expiry", "redact"]
 
 # Refresh this long before the token's exp, or a tenth of its lifetime when
 # that is shorter (test tokens may live only a few seconds) ...
@@ -48,14 +48,19 @@ _OK = 200
 _REJECTED = frozenset({401, 403, 422})
 
 
+def redact(headers: httpx.Headers) -> None:
+    """Replace a bearer token in the headers of a request that was sent."""
+    if "authorization" in headers:
+        headers["Authorization"] = "Bearer <redacted>"
+
+
 def _forget_credentials(request: httpx.Request) -> None:
     """Erase the key (a login's body) and the token from a request that was sent.
 
     Errors and responses keep their request, and tracebacks their frames: a
     spent login request must not hold the key for whoever reads them.
     """
-    if "authorization" in request.headers:
-        request.headers["Authorization"] = "Bearer <redacted>"
+    redact(request.headers)
     request.stream = httpx.ByteStream(b"")
     request._content = b""  # noqa: SLF001 - httpx keeps the sent body here
 

@@ -48,12 +48,11 @@ from bsg_async._answers import (
     connection_error,
     out_of_time,
     parse_answer,
-    redact,
     redirect_message,
     status_error,
     wait_error,
 )
-from bsg_async._auth import AuthTransport, LoginFailedError, Secret
+from bsg_async._auth import AuthTransport, LoginFailedError, Secret, redact
 from bsg_async._clock import Clock
 from bsg_async._errors import (
     APIConnectionError,
@@ -776,13 +775,9 @@ class Client:
                     f"{request.method} {request.url.path}: the client is closed", request=request
                 ) from None
             raise
-        # Raised here, outside the handler, so that the error has no context:
-        # the login request's body holds the API key, and the error keeps a
-        # copy of it without the body.
-        login = refused.request
-        headers = httpx.Headers(login.headers)
-        redact(headers)
-        refused.request = httpx.Request(login.method, login.url, headers=headers)
+        # Raised here, outside the handler, so that the error carries no
+        # context. (The login request it keeps was emptied once sent: the
+        # auth layer erases the key from its body.)
         raise status_error(refused, login=True, call=request)
 
 
