@@ -46,7 +46,7 @@ def model_core_schema(
         )
         for field in attrs.fields(cls)
     }
-    shape = core_schema.typed_dict_schema(fields, ref=f"{_name(cls, source)}")
+    shape = core_schema.typed_dict_schema(fields, ref=_name(cls, source))
     return core_schema.json_or_python_schema(
         json_schema=shape,
         python_schema=core_schema.is_instance_schema(cls),

@@ -243,6 +243,14 @@ async def test_aclose_during_work_ends_it_with_a_clear_error(book: EmulatorServe
         await client.contacts.get(1)
 
 
+def on_virtual_time() -> pytest.MarkDecorator:
+    """Run a test on trio with a clock of its own that jumps whenever all tasks wait."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    return pytest.mark.parametrize(
+        "anyio_backend", [pytest.param(("trio", {"clock": clock}), id="trio-virtual-time")]
+    )
+
+
 class VirtualClock(bsg_async.Clock):
     """The SDK's time is the event loop's (trio's MockClock jumps it)."""
 
@@ -253,15 +261,7 @@ class VirtualClock(bsg_async.Clock):
         return 1_700_000_000.0 + anyio.current_time()
 
 
-@pytest.mark.parametrize(
-    "anyio_backend",
-    [
-        pytest.param(
-            ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}),
-            id="trio-virtual-time",
-        )
-    ],
-)
+@on_virtual_time()
 async def test_rate_limit_holds_in_every_window() -> None:
     """500 requests from 50 tasks at rate_limit=50: no 1 s window over 50 + burst."""
     fake = FakeBSG(seed_contacts=100, clock=lambda: 1_700_000_000.0 + anyio.current_time())
@@ -277,15 +277,7 @@ async def test_rate_limit_holds_in_every_window() -> None:
     assert times[-1] - times[0] >= (500 - 5) / 50 - 0.5
 
 
-@pytest.mark.parametrize(
-    "anyio_backend",
-    [
-        pytest.param(
-            ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}),
-            id="trio-virtual-time",
-        )
-    ],
-)
+@on_virtual_time()
 async def test_429_with_retry_after_pauses_every_task() -> None:
     """After a 429 with Retry-After: 2, no task sends anything for 2 s."""
     fake = FakeBSG(seed_contacts=100, clock=lambda: 1_700_000_000.0 + anyio.current_time())
@@ -302,15 +294,7 @@ async def test_429_with_retry_after_pauses_every_task() -> None:
     assert 1 == fake.stats["throttled"]
 
 
-@pytest.mark.parametrize(
-    "anyio_backend",
-    [
-        pytest.param(
-            ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}),
-            id="trio-virtual-time",
-        )
-    ],
-)
+@on_virtual_time()
 async def test_sends_resume_at_the_rate_after_a_pause() -> None:
     """rate_limit=20, a 429 with Retry-After: 2 mid-job: no burst when the pause ends.
 

@@ -60,9 +60,7 @@ class _SafeWriter:
         self._raw = raw
 
     def writeheader(self) -> None:
-        self._writer.writerow(
-            {c: c if self._raw else formula_safe(c) for c in self._writer.fieldnames}
-        )
+        self.writerow({column: column for column in self._writer.fieldnames})
 
     def writerow(self, row: dict[str, Any]) -> None:
         if not self._raw:
@@ -449,23 +447,13 @@ class Journal:
         self._synced = time.monotonic()
 
 
-class _Drafts:
+def _drafts(
+    todo: list[tuple[int, dict[str, Any], str]], lists: list[int], journal: Journal
+) -> Iterator[dict[str, Any]]:
     """The rows to create, as the SDK reads them; each is journaled as sending first."""
-
-    def __init__(
-        self, todo: list[tuple[int, dict[str, Any], str]], lists: list[int], journal: Journal
-    ) -> None:
-        self._rows = iter(todo)
-        self._lists = lists
-        self._journal = journal
-
-    def __iter__(self) -> _Drafts:
-        return self
-
-    def __next__(self) -> dict[str, Any]:
-        number, row, key = next(self._rows)
-        self._journal.write({"row": number, "key": key, "phone": row["phone"], "status": "sending"})
-        return {"phone": row["phone"], "lists": self._lists, "fields": row["fields"]}
+    for number, row, key in todo:
+        journal.write({"row": number, "key": key, "phone": row["phone"], "status": "sending"})
+        yield {"phone": row["phone"], "lists": lists, "fields": row["fields"]}
 
 
 def _rejected(number: int, reason: str, status: str = "rejected") -> dict[str, Any]:
@@ -538,7 +526,7 @@ async def import_contacts(
     with Progress("import", total=len(rows), unit="rows") as progress, journal:
         progress.advance(len(rows) - len(todo))
         results = client.contacts.create_many(
-            _Drafts(todo, lists, journal), concurrency=concurrency, return_exceptions=True
+            _drafts(todo, lists, journal), concurrency=concurrency, return_exceptions=True
         )
         index = 0
         async for result in results:

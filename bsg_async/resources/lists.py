@@ -123,15 +123,15 @@ class Lists(Resource):
     ) -> ContactList:
         """Create a list.
 
-        Args:
-            name: 3 to 50 characters, unique in the account.
-            description: 1 to 255 characters.
-            default: Whether new contacts go to this list by default.
-
         A returned list is one this call created; a name in use before the
         call is ``UnprocessableEntityError``. An unknown outcome (a timeout,
         a dropped connection, a 5xx) is settled by looking the name up before
         anything is sent again, as ``contacts.create`` does with phones.
+
+        Args:
+            name: 3 to 50 characters, unique in the account.
+            description: 1 to 255 characters.
+            default: Whether new contacts go to this list by default.
 
         Raises:
             UnprocessableEntityError: A list with this name exists.
