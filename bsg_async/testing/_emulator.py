@@ -245,6 +245,9 @@ class FakeBSG(AccountState):
             body: Raw request body.
         """
         with self._lock:
+            if self._hold is None and self._held is None:
+                return self._handle_now(method, path, query, headers, body)
+            # A request is (to be) held: find the route here as well.
             found = _routes.find(method, path)[0]
             label = None if found is None else found.name
             if self._hold is not None and label == self._hold[0]:
