@@ -496,8 +496,13 @@ def test_export_without_a_bar_still_says_what_it_did(
 
 
 def test_sigterm_during_an_export_leaves_the_target_as_it_was(tmp_path: Path) -> None:
-    """SIGTERM mid-export (a job runner stopping it): exit 1, old file intact, no .part."""
-    fake = FakeBSG(seed_contacts=20_000, faults=Faults(latency=0.2))
+    """SIGTERM mid-export (a job runner stopping it): exit 1, old file intact, no .part.
+
+    Once the export has asked for its first page, the next page it asks for
+    is held by the emulator (until a request that never comes): the export
+    cannot finish before the signal, however busy the machine.
+    """
+    fake = FakeBSG(seed_contacts=40_000, faults=Faults(latency=0.2))
     target = tmp_path / "contacts.csv"
     target.write_text("the previous export\n", encoding="utf-8")
     part = target.with_name(target.name + ".part")
@@ -518,6 +523,11 @@ def test_sigterm_during_an_export_leaves_the_target_as_it_was(tmp_path: Path) ->
         )
         try:
             deadline = time.monotonic() + 60
+            while not fake.stats["route:contacts_list"]:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the export never asked for a page"
+                time.sleep(0.005)
+            fake.hold_next("contacts_list", until="stoplist_detach")
             while not (part.exists() and part.stat().st_size > 0):
                 assert process.poll() is None, process.communicate()
                 assert time.monotonic() < deadline, "the export never started writing"
