@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from bsg_async import _converter
+from bsg_async._call import call_of
 from bsg_async._errors import (
     APIConnectionError,
     APIStatusError,
@@ -28,7 +29,7 @@ from bsg_async._retry import causes, is_tls_mismatch
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bsg_async._ratelimit import WaitTooLongError
+    from bsg_async._call import WaitTooLongError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -46,11 +47,9 @@ DEFAULT_BASE_URL = "https://one-api.bsg.world/api"
 
 
 def out_of_time(request: httpx.Request, budget: float | None) -> APITimeoutError:
-    retries = request.extensions.get("bsg_retries_taken", 0)
-    applied = bool(request.extensions.get("bsg_may_have_been_applied", False)) or (
-        request.extensions.get("bsg_idempotent") is False
-        and bool(request.extensions.get("bsg_sent", False))
-    )
+    call = call_of(request)
+    retries = call.retries_taken
+    applied = call.may_have_been_applied or (call.idempotent is False and call.sent is True)
     message = (
         f"{request.method} {request.url.path} did not complete within its"
         f" total_timeout of {budget:g} s"
@@ -63,7 +62,7 @@ def out_of_time(request: httpx.Request, budget: float | None) -> APITimeoutError
 def wait_error(
     exc: WaitTooLongError, request: httpx.Request
 ) -> APIConnectionError | RateLimitError:
-    retries = request.extensions.get("bsg_retries_taken", 0)
+    retries = call_of(request).retries_taken
     if not exc.paused:
         return APITimeoutError(
             f"{request.method} {request.url.path}: {exc}",
@@ -80,8 +79,9 @@ def wait_error(
 def connection_error(
     cls: type[APIConnectionError], exc: httpx.TransportError, request: httpx.Request
 ) -> APIConnectionError:
-    retries = request.extensions.get("bsg_retries_taken", 0)
-    applied = bool(request.extensions.get("bsg_may_have_been_applied", False))
+    call = call_of(request)
+    retries = call.retries_taken
+    applied = call.may_have_been_applied
     what = "timed out" if cls is APITimeoutError else "failed"
     url = request.url
     port = url.port or {"https": 443, "http": 80}.get(url.scheme)
@@ -132,25 +132,25 @@ def _json_body(response: httpx.Response) -> object:
 
 
 def status_error(
-    response: httpx.Response, *, login: bool = False, call: httpx.Request | None = None
+    response: httpx.Response, *, login: bool = False, served: httpx.Request | None = None
 ) -> APIStatusError:
-    """The typed error for an error answer (``call``: the request a login served)."""
-    extensions = (call or response.request).extensions
+    """The typed error for an error answer (``served``: the request a login served)."""
+    call = call_of(served or response.request)
     message, errors = _error_details(response)
     cls = error_class_for(response.status_code, message)
     if login:
         cls, message = _login_failure(response, cls, message)
-    if extensions.get("bsg_duplicate"):
+    if call.duplicate:
         message = (
             f"{message}: refused as a duplicate of an identical request the API received"
             " within the last second, so it was not sent again"
         )
-    elif extensions.get("bsg_retry_after_refused"):
+    elif call.retry_after_refused is not None:
         message = (
             f"{message}: the server asked to wait {response.headers.get('retry-after')} s,"
-            f" more than max_retry_after={extensions['bsg_retry_after_refused']:g} s: not waited"
+            f" more than max_retry_after={call.retry_after_refused:g} s: not waited"
         )
-    elif extensions.get("bsg_out_of_budget"):
+    elif call.out_of_budget:
         message = (
             f"{message}: the server asked to wait {response.headers.get('retry-after')} s,"
             " longer than this call's total_timeout leaves"
@@ -159,11 +159,11 @@ def status_error(
         message,
         response=response,
         errors=errors,
-        retries_taken=extensions.get("bsg_retries_taken", 0),
-        may_have_been_applied=bool(extensions.get("bsg_may_have_been_applied", False)),
+        retries_taken=call.retries_taken,
+        may_have_been_applied=call.may_have_been_applied,
     )
     if isinstance(error, RateLimitError):
-        error.duplicate = bool(extensions.get("bsg_duplicate"))
+        error.duplicate = call.duplicate
     return error
 
 
@@ -224,7 +224,7 @@ def _error_details(response: httpx.Response) -> tuple[str, object]:
 
 
 def parse_answer(response: httpx.Response, parse: Callable[[bytes], T]) -> T:
-    retries = response.request.extensions.get("bsg_retries_taken", 0)
+    retries = call_of(response.request).retries_taken
     where = f"{response.request.method} {response.request.url.path}"
     try:
         return parse(response.content)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from bsg_async._call import KEY, LoginFailedError, call_of
 from bsg_async._shared import CoordinationError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from bsg_async._shared import RedisCoordination
 
-__all__ = ["AuthTransport", "LoginFailedError", "Secret", "jwt_expiry", "redact"]
+__all__ = ["AuthTransport", "Secret", "jwt_expiry", "redact"]
 
 # Refresh this long before the token's exp, or a tenth of its lifetime when
 # that is shorter (test tokens may live only a few seconds) ...
@@ -109,24 +110,12 @@ def jwt_expiry(token: str) -> float | None:
     return float(exp)
 
 
-class LoginFailedError(Exception):
-    """The login (or re-login) answered without a token.
-
-    Raised out of the auth flow; the client's edge turns the carried answer
-    into the matching public error (AuthenticationError for a rejected key).
-    """
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"login failed with HTTP {response.status_code}")
-        self.response = response
-
-
 class AuthTransport(httpx.AsyncBaseTransport):
     """Log in with an API key and send ``Authorization: Bearer <JWT>``.
 
-    Sets ``request.extensions["bsg_sent"]``: False until the request itself
-    goes on the wire (a failed login proves it was never sent), and adds each
-    401 replay to ``bsg_retries_taken``.
+    Sets ``Call.sent`` on the request's call record: False until the request
+    itself goes on the wire (a failed login proves it was never sent), and
+    adds each 401 replay to ``Call.retries_taken``.
 
     Args:
         transport: The transport to send through (logins included).
@@ -203,11 +192,11 @@ class AuthTransport(httpx.AsyncBaseTransport):
         self, url: str, for_request: httpx.Request, *, token: Secret | None = None
     ) -> httpx.Response:
         """Send a login or refresh with the timeouts of the request it serves."""
-        extensions = {
-            key: value
-            for key, value in for_request.extensions.items()
-            if key in {"timeout", "bsg_timeout"}
-        }
+        extensions: dict[str, object] = {}
+        if "timeout" in for_request.extensions:
+            extensions["timeout"] = for_request.extensions["timeout"]
+        if KEY in for_request.extensions:
+            extensions[KEY] = call_of(for_request).for_login()
         if token is None:
             request = httpx.Request(
                 "POST", url, json={"api_key": self._api_key.reveal()}, extensions=extensions
@@ -353,11 +342,12 @@ class AuthTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Authenticate ``request`` and send it; on a 401 log in again once and replay it."""
         stale: Secret | None = None
+        call = call_of(request)
         while True:
-            request.extensions["bsg_sent"] = False
+            call.sent = False
             token = await self.token_for(request, stale)
             request.headers["Authorization"] = f"Bearer {token.reveal()}"
-            request.extensions["bsg_sent"] = True
+            call.sent = True
             sent_at = self._clock()
             response = await self._transport.handle_async_request(request)
             self._slowest = max(self._clock() - sent_at, self._slowest * _SLOWEST_DECAY)
@@ -367,9 +357,7 @@ class AuthTransport(httpx.AsyncBaseTransport):
             # replaying it is safe whatever it does.
             await response.aclose()
             stale = token
-            request.extensions["bsg_retries_taken"] = (
-                request.extensions.get("bsg_retries_taken", 0) + 1
-            )
+            call.retries_taken += 1
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""

@@ -13,8 +13,9 @@ Layers, outermost first::
 
 Auth sits below pacing so that a request's token is read once it holds its
 slot, never before it waits in line. Per-call options (``with_options``)
-travel to the layers as request extensions, so every view of a client shares
-one pool, one token, one rate limiter and one pause.
+travel to the layers on each request's call record (``_call.Call``), so
+every view of a client shares one pool, one token, one rate limiter and one
+pause.
 
 ``Client._request`` is the only place where an answer becomes a model or an
 exception.
@@ -52,7 +53,8 @@ from bsg_async._answers import (
     status_error,
     wait_error,
 )
-from bsg_async._auth import AuthTransport, LoginFailedError, Secret, redact
+from bsg_async._auth import AuthTransport, Secret, redact
+from bsg_async._call import KEY, BodyError, Call, LoginFailedError, WaitTooLongError
 from bsg_async._clock import Clock
 from bsg_async._errors import (
     APIConnectionError,
@@ -64,8 +66,8 @@ from bsg_async._errors import (
     InvalidRequestError,
 )
 from bsg_async._pool import ShardedTransport
-from bsg_async._ratelimit import RateLimitTransport, WaitTooLongError
-from bsg_async._read import BodyError, ReadTransport
+from bsg_async._ratelimit import RateLimitTransport
+from bsg_async._read import ReadTransport
 from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async._version import __version__
 from bsg_async.resources.contacts import Contacts
@@ -310,19 +312,28 @@ class _Options:
     total_timeout: float | None
 
     @functools.cached_property
-    def _fixed(self) -> dict[str, Any]:
-        return {
-            "timeout": self.timeout.as_dict(),
-            "bsg_timeout": _exchange_deadline(self.timeout),
-            "bsg_max_retries": self.max_retries,
-        }
+    def _httpx_timeout(self) -> dict[str, float | None]:
+        return self.timeout.as_dict()
 
-    def extensions(self, now: float) -> dict[str, Any]:
-        """Request extensions for a call starting at ``now`` (monotonic)."""
-        return {
-            **self._fixed,
-            "bsg_deadline": None if self.total_timeout is None else now + self.total_timeout,
-        }
+    @functools.cached_property
+    def _exchange_timeout(self) -> float | None:
+        return _exchange_deadline(self.timeout)
+
+    def start(
+        self, request: httpx.Request, now: float, *, idempotent: bool | None, write: bool
+    ) -> Call:
+        """Attach the record of a call starting at ``now`` (monotonic) to ``request``."""
+        call = Call(
+            deadline=None if self.total_timeout is None else now + self.total_timeout,
+            exchange_timeout=self._exchange_timeout,
+            exchange_timeout_set=True,
+            max_retries=self.max_retries,
+            idempotent=idempotent,
+            write=write,
+        )
+        request.extensions["timeout"] = self._httpx_timeout
+        request.extensions[KEY] = call
+        return call
 
 
 def _current_loop() -> object:
@@ -694,11 +705,7 @@ class Client:
         self._check_ready(method, path)
         request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
         options = options or self._options
-        request.extensions.update(options.extensions(self._clock.monotonic()))
-        if idempotent is not None:
-            request.extensions["bsg_idempotent"] = idempotent
-        if write:
-            request.extensions["bsg_write"] = True
+        call = options.start(request, self._clock.monotonic(), idempotent=idempotent, write=write)
         started = time.perf_counter()
         # One scope serves aclose() (which cancels it) and the call's budget
         # (its deadline): the layers keep to the budget on the injected clock,
@@ -732,7 +739,7 @@ class Client:
             request.url.path,
             response.status_code,
             (time.perf_counter() - started) * 1000,
-            request.extensions.get("bsg_retries_taken", 0),
+            call.retries_taken,
         )
         if response.status_code >= _ERROR_STATUS:
             raise status_error(response)
@@ -778,7 +785,7 @@ class Client:
         # Raised here, outside the handler, so that the error carries no
         # context. (The login request it keeps was emptied once sent: the
         # auth layer erases the key from its body.)
-        raise status_error(refused, login=True, call=request)
+        raise status_error(refused, login=True, served=request)
 
 
 class _Requester:

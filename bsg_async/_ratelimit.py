@@ -9,7 +9,7 @@ one client) shares three things:
 * a pause: an answer with ``Retry-After`` (429 or 503) stops every task until
   the server's time is up, so concurrent tasks do not stampede.
 
-A request carrying a total budget (``request.extensions["bsg_deadline"]``,
+A request carrying a total budget (``Call.deadline`` on its call record,
 on this transport's clock) does not wait past it: a pause or a rate-limit
 wait that would end after the deadline raises ``WaitTooLongError`` at once.
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import httpx
 
-from bsg_async._auth import LoginFailedError
+from bsg_async._call import LoginFailedError, WaitTooLongError, budget_left, call_of
 from bsg_async._errors import parse_retry_after
 from bsg_async._shared import CoordinationError
 
@@ -36,37 +36,13 @@ if TYPE_CHECKING:
 
     from bsg_async._shared import RedisCoordination
 
-__all__ = ["RateLimitTransport", "TokenBucket", "WaitTooLongError", "budget_left"]
+__all__ = ["RateLimitTransport", "TokenBucket"]
 
 R = TypeVar("R")
 
 _PAUSING_STATUSES = frozenset({429, 503})
 
 logger = logging.getLogger("bsg_async")
-
-
-def budget_left(request: httpx.Request, now: float) -> float | None:
-    """Seconds left of the call's budget (``bsg_deadline``) at ``now``; None: no budget."""
-    deadline: float | None = request.extensions.get("bsg_deadline")
-    return None if deadline is None else deadline - now
-
-
-class WaitTooLongError(httpx.PoolTimeout):
-    """Waiting for the pause or the rate limit would outlast the call's budget.
-
-    A ``PoolTimeout``: the request was never sent. ``paused`` tells a server's
-    ``Retry-After`` pause from the client's own rate limit.
-    """
-
-    def __init__(self, request: httpx.Request, *, wait: float, left: float, paused: bool) -> None:
-        what = "the server's Retry-After pause" if paused else "the rate limit"
-        super().__init__(
-            f"waiting {wait:.3g} s for {what} would outlast the {max(left, 0.0):.3g} s"
-            " left of this call's budget",
-            request=request,
-        )
-        self.wait = wait
-        self.paused = paused
 
 
 class TokenBucket:
@@ -177,7 +153,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             self._bucket.pause_until(self._paused_until)
 
     def _check_budget(self, request: httpx.Request, wait: float, *, paused: bool) -> None:
-        left = budget_left(request, self._clock())
+        left = budget_left(call_of(request), self._clock())
         if left is not None and wait >= left:
             raise WaitTooLongError(request, wait=wait, left=left, paused=paused)
 

@@ -3,7 +3,7 @@
 httpx's read timeout bounds the wait for each chunk, so a server that drips
 one byte at a time never trips it. This layer bounds the whole exchange
 (sending, waiting, reading) by ``deadline`` seconds (a request may carry its
-own in ``request.extensions["bsg_timeout"]``) and raises ``httpx.ReadTimeout``
+own, ``Call.exchange_timeout`` on its call record) and raises ``httpx.ReadTimeout``
 past it, which the retry layer treats like any timeout.
 A body larger than ``max_bytes`` is abandoned with ``ResponseTooLargeError``
 instead of filling memory. The cap holds for the decoded body too: a gzip or
@@ -20,29 +20,17 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from bsg_async._call import BodyError, ResponseTooLargeError, call_of
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["BodyError", "ReadTransport", "RequestBody", "ResponseTooLargeError"]
+__all__ = ["ReadTransport", "RequestBody"]
 
 # Most bytes one decompression step produces.
 _SLICE = 1024 * 1024
 # Content encodings decoded here (anything else was not asked for).
 _INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 0}
-
-
-class BodyError(Exception):
-    """An answer's body could not be read as sent (the client maps it to ``DecodeError``)."""
-
-
-class ResponseTooLargeError(BodyError):
-    """An answer's body exceeded the size the client accepts."""
-
-    def __init__(self, request: httpx.Request, limit: int, *, decoded: bool = False) -> None:
-        what = "answer larger than" if not decoded else "answer decompressing to more than"
-        super().__init__(f"{request.method} {request.url.path}: {what} {limit} bytes, abandoned")
-        self.request = request
-        self.limit = limit
 
 
 class _Inflate:
@@ -137,7 +125,8 @@ class ReadTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send, then read the body, all within the deadline and size cap."""
-        deadline: float | None = request.extensions.get("bsg_timeout", self.deadline)
+        call = call_of(request)
+        deadline = call.exchange_timeout if call.exchange_timeout_set else self.deadline
         if isinstance(request.stream, httpx.ByteStream):
             # httpx's body stream iterates through an async generator; a send
             # cut short (a lost connection, the deadline) leaves it suspended,

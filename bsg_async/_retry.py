@@ -2,7 +2,7 @@
 
 What is retried: connection failures, timeouts, and the statuses in
 ``RetryPolicy.statuses`` (408, 429, 500, 502, 503, 504). A request marked not
-idempotent (``request.extensions["bsg_idempotent"] = False``, e.g. creating a
+idempotent (``Call.idempotent = False`` on its call record, e.g. creating a
 contact) is retried only when the failure proves it never reached the server
 (a connect error, a wait for a pooled connection that timed out, a login that
 failed before it was sent) or when the server said so with a 429 carrying
@@ -10,19 +10,20 @@ failed before it was sent) or when the server said so with a 429 carrying
 
 BSG answers 429 *without* ``Retry-After`` to an identical POST seen within
 the last second ("Too many duplicate request detected"): the first copy got
-through. A create or an update (``bsg_write``) or any request not safe to
+through. A create or an update (``Call.write``) or any request not safe to
 repeat answered that way is never sent again.
 
-Per-call settings come on the request: ``bsg_max_retries`` overrides the
-policy's count; ``bsg_deadline`` (on the transport's monotonic clock) is the
+Per-call settings come on the request's call record (``_call.Call``):
+``max_retries`` overrides the policy's count; ``deadline`` (on the
+transport's monotonic clock) is the
 call's total budget: no retry starts that could not finish waiting before it,
 and a ``Retry-After`` longer than what is left ends the call at once.
 
-The transport records on ``request.extensions`` how many retries it took
-(``bsg_retries_taken``), when it gives up, whether the request may have been
-applied (``bsg_may_have_been_applied``), whether a 429 was a duplicate
-refusal (``bsg_duplicate``) and whether the budget ended it
-(``bsg_out_of_budget``); the client's edge puts these on the error it raises.
+The transport records on the same record how many retries it took
+(``retries_taken``), when it gives up, whether the request may have been
+applied (``may_have_been_applied``), whether a 429 was a duplicate refusal
+(``duplicate``) and whether the budget ended it (``out_of_budget``); the
+client's edge puts these on the error it raises.
 """
 
 from __future__ import annotations
@@ -36,9 +37,8 @@ import anyio
 import attrs
 import httpx
 
-from bsg_async._auth import LoginFailedError
+from bsg_async._call import Call, LoginFailedError, WaitTooLongError, budget_left, call_of
 from bsg_async._errors import parse_retry_after
-from bsg_async._ratelimit import WaitTooLongError, budget_left
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -136,13 +136,13 @@ def is_duplicate_refusal(request: httpx.Request, response: httpx.Response) -> bo
     return (
         response.status_code == 429  # noqa: PLR2004
         and "retry-after" not in response.headers
-        and (bool(request.extensions.get("bsg_write")) or not is_idempotent(request))
+        and (call_of(request).write or not is_idempotent(request))
     )
 
 
 def is_idempotent(request: httpx.Request) -> bool:
     """Whether ``request`` may be sent twice (explicit mark, else by method)."""
-    marked = request.extensions.get("bsg_idempotent")
+    marked = call_of(request).idempotent
     if marked is None:
         return request.method in _IDEMPOTENT_METHODS
     return bool(marked)
@@ -156,7 +156,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         policy: When and how long to retry.
         sleep: Awaitable sleep (injected in tests).
         jitter: Returns a number in [0, 1] per retry (injected in tests).
-        clock: Monotonic seconds, the clock of ``bsg_deadline`` (injected in tests).
+        clock: Monotonic seconds, the clock of ``Call.deadline`` (injected in tests).
     """
 
     def __init__(
@@ -174,39 +174,38 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self._jitter = jitter
         self._clock = clock
 
-    def _fits_budget(self, request: httpx.Request, delay: float) -> bool:
-        left = budget_left(request, self._clock())
+    def _fits_budget(self, call: Call, delay: float) -> bool:
+        left = budget_left(call, self._clock())
         return left is None or delay < left
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``, retrying as the policy allows."""
-        extensions = request.extensions
-        limit: int = extensions.get("bsg_max_retries", self.policy.max_retries)
-        extensions.setdefault("bsg_retries_taken", 0)
+        call = call_of(request)
+        limit = self.policy.max_retries if call.max_retries is None else call.max_retries
         # ``retries`` is this layer's own count, held against the limit; the
-        # reported ``bsg_retries_taken`` also counts the replays layers below
+        # reported ``retries_taken`` also counts the replays layers below
         # make (a 401 answered by a new login), which do not use up the limit.
         retries = 0
         while True:
             try:
                 response = await self._transport.handle_async_request(request)
             except LoginFailedError as exc:
-                delay = self._after_login_failure(request, exc, retries, limit)
+                delay = self._after_login_failure(call, exc, retries, limit)
                 reason = f"HTTP {exc.response.status_code} at login"
             except WaitTooLongError:
                 raise  # the budget is spent: no retry could fit in it
             except httpx.TransportError as exc:
-                delay = self._after_transport_error(request, exc, retries, limit)
+                delay = self._after_transport_error(request, call, exc, retries, limit)
                 reason = type(exc).__name__
             else:
-                answer_delay = self._after_answer(request, response, retries, limit)
+                answer_delay = self._after_answer(request, call, response, retries, limit)
                 if answer_delay is None:
                     return response
                 delay = answer_delay
                 reason = f"HTTP {response.status_code}"
                 await response.aclose()
             retries += 1
-            extensions["bsg_retries_taken"] += 1
+            call.retries_taken += 1
             logger.info(
                 "retrying %s %s after %s: retry %d of %d in %.3fs",
                 request.method,
@@ -219,7 +218,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             await self._sleep(delay)
 
     def _after_login_failure(
-        self, request: httpx.Request, exc: LoginFailedError, retries: int, limit: int
+        self, call: Call, exc: LoginFailedError, retries: int, limit: int
     ) -> float:
         """The delay before trying again, or re-raise ``exc``."""
         # The request itself never went out: safe to repeat whatever it is.
@@ -227,55 +226,64 @@ class RetryTransport(httpx.AsyncBaseTransport):
             raise exc
         retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
         if retry_after is not None and retry_after > self.policy.max_retry_after:
-            request.extensions["bsg_retry_after_refused"] = self.policy.max_retry_after
+            call.retry_after_refused = self.policy.max_retry_after
             raise exc
         delay = backoff_delay(self.policy, retries, retry_after, self._jitter())
-        if not self._fits_budget(request, delay):
+        if not self._fits_budget(call, delay):
             raise exc
         return delay
 
     def _after_transport_error(
-        self, request: httpx.Request, exc: httpx.TransportError, retries: int, limit: int
+        self,
+        request: httpx.Request,
+        call: Call,
+        exc: httpx.TransportError,
+        retries: int,
+        limit: int,
     ) -> float:
         """The delay before trying again, or re-raise ``exc``."""
-        reached = request.extensions.get("bsg_sent", True) and not never_reached_server(exc)
+        reached = call.sent is not False and not never_reached_server(exc)
         unsafe = reached and not is_idempotent(request)
         delay = backoff_delay(self.policy, retries, None, self._jitter())
         final = is_tls_mismatch(exc)  # the same handshake fails the same way every time
-        if retries >= limit or unsafe or final or not self._fits_budget(request, delay):
-            request.extensions["bsg_may_have_been_applied"] = unsafe
+        if retries >= limit or unsafe or final or not self._fits_budget(call, delay):
+            call.may_have_been_applied = unsafe
             raise exc
         return delay
 
     def _after_answer(
-        self, request: httpx.Request, response: httpx.Response, retries: int, limit: int
+        self,
+        request: httpx.Request,
+        call: Call,
+        response: httpx.Response,
+        retries: int,
+        limit: int,
     ) -> float | None:
         """The delay before trying again, or None to hand ``response`` back."""
-        extensions = request.extensions
         status = response.status_code
         if status not in self.policy.statuses:
             return None
         if is_duplicate_refusal(request, response):
             # The first copy reached the server: never send another.
-            extensions["bsg_duplicate"] = True
-            extensions["bsg_may_have_been_applied"] = True
+            call.duplicate = True
+            call.may_have_been_applied = True
             return None
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if retry_after is not None and retry_after > self.policy.max_retry_after:
             # Longer than we wait out: the call ends now, with the server's value.
-            extensions["bsg_retry_after_refused"] = self.policy.max_retry_after
+            call.retry_after_refused = self.policy.max_retry_after
             if not (is_idempotent(request) or status == 429):  # noqa: PLR2004
-                extensions["bsg_may_have_been_applied"] = True
+                call.may_have_been_applied = True
             return None
         # A 429 with Retry-After refused the request unapplied; any other
         # failure of a request not safe to repeat leaves its outcome unknown.
         safe = is_idempotent(request) or (status == 429 and retry_after is not None)  # noqa: PLR2004
         if retries >= limit or not safe:
-            extensions["bsg_may_have_been_applied"] = not safe
+            call.may_have_been_applied = not safe
             return None
         delay = backoff_delay(self.policy, retries, retry_after, self._jitter())
-        if not self._fits_budget(request, delay):
-            extensions["bsg_out_of_budget"] = True
+        if not self._fits_budget(call, delay):
+            call.out_of_budget = True
             return None
         return delay
 

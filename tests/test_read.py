@@ -14,7 +14,8 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from bsg_async._read import ReadTransport, ResponseTooLargeError
+from bsg_async._call import ResponseTooLargeError
+from bsg_async._read import ReadTransport
 from tests.helpers import raw_server
 
 pytestmark = pytest.mark.anyio

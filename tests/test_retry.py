@@ -9,6 +9,7 @@ import pytest
 import respx
 
 import bsg_async
+from bsg_async import _call
 from bsg_async._retry import (
     RetryPolicy,
     backoff_delay,
@@ -271,9 +272,9 @@ async def test_duplicate_phone_is_not_recovered(
     assert 0 == lookup.call_count
 
 
-def _request(method: str, **extensions: object) -> httpx.Request:
+def _request(method: str, *, idempotent: bool | None = None, write: bool = False) -> httpx.Request:
     request = httpx.Request(method, "https://x/api/contacts")
-    request.extensions.update(extensions)
+    request.extensions[_call.KEY] = _call.Call(idempotent=idempotent, write=write)
     return request
 
 
@@ -281,19 +282,19 @@ def _request(method: str, **extensions: object) -> httpx.Request:
     ("request_", "response", "expected"),
     [
         # A create or update refused as a duplicate: never sent again.
-        (_request("POST", bsg_idempotent=False), httpx.Response(429), True),
-        (_request("PUT", bsg_write=True), httpx.Response(429), True),
-        (_request("PATCH", bsg_write=True, bsg_idempotent=True), httpx.Response(429), True),
+        (_request("POST", idempotent=False), httpx.Response(429), True),
+        (_request("PUT", write=True), httpx.Response(429), True),
+        (_request("PATCH", write=True, idempotent=True), httpx.Response(429), True),
         # Retry-After makes it a real rate limit, which is waited out.
         (
-            _request("POST", bsg_idempotent=False),
+            _request("POST", idempotent=False),
             httpx.Response(429, headers={"Retry-After": "2"}),
             False,
         ),
         # Idempotent POSTs (attach, delete, stop list) keep retrying.
-        (_request("POST", bsg_idempotent=True), httpx.Response(429), False),
+        (_request("POST", idempotent=True), httpx.Response(429), False),
         (_request("GET"), httpx.Response(429), False),
-        (_request("POST", bsg_idempotent=False), httpx.Response(503), False),
+        (_request("POST", idempotent=False), httpx.Response(503), False),
     ],
 )
 def test_is_duplicate_refusal(

@@ -1,0 +1,127 @@
+"""The record one call carries through the transport layers, and what crosses them.
+
+The client's edge attaches a :class:`Call` to every request it sends (under
+one extension key, :data:`KEY`). Going down, it holds the call's settings:
+the total budget, the retry count, the exchange deadline and whether the
+request is safe to send twice. Coming up, the layers write on it what
+happened: retries taken, whether the request reached the wire, whether it
+may have been applied, a duplicate refusal, a refused ``Retry-After``, an
+exhausted budget. The edge reads those onto the result or the error.
+
+The exceptions that one layer raises and another catches live here too, so
+the layers import this module and not one another.
+"""
+
+from __future__ import annotations
+
+import attrs
+import httpx
+
+__all__ = [
+    "KEY",
+    "BodyError",
+    "Call",
+    "LoginFailedError",
+    "ResponseTooLargeError",
+    "WaitTooLongError",
+    "budget_left",
+    "call_of",
+]
+
+KEY = "bsg_call"
+
+
+@attrs.define(slots=True, kw_only=True)
+class Call:
+    """Settings of one call (down the layers) and what happened to it (back up).
+
+    A request without a record (a transport used on its own) gets a blank
+    one; each layer then falls back to its own defaults.
+    """
+
+    #: Monotonic time (the transports' clock) when the whole call must end.
+    deadline: float | None = None
+    #: Seconds allowed for one exchange, sending through reading; None: no bound.
+    exchange_timeout: float | None = None
+    #: Whether ``exchange_timeout`` was set by the client (else the reader's own).
+    exchange_timeout_set: bool = False
+    #: Retries allowed for this call; None: the retry policy's count.
+    max_retries: int | None = None
+    #: True/False marks the request safe/unsafe to repeat; None: by method.
+    idempotent: bool | None = None
+    #: A create or an update: a rate-limit refusal may hide an applied write.
+    write: bool = False
+
+    retries_taken: int = 0
+    #: None: no auth layer said; False: refused before the wire; True: sent.
+    sent: bool | None = None
+    may_have_been_applied: bool = False
+    #: BSG's 429 "duplicate request": the same write arrived twice.
+    duplicate: bool = False
+    #: The ``max_retry_after`` ceiling a refused ``Retry-After`` exceeded.
+    retry_after_refused: float | None = None
+    out_of_budget: bool = False
+
+    def for_login(self) -> Call:
+        """A record for a login sent on this call's behalf: its exchange deadline only."""
+        return Call(
+            exchange_timeout=self.exchange_timeout,
+            exchange_timeout_set=self.exchange_timeout_set,
+        )
+
+
+def call_of(request: httpx.Request) -> Call:
+    """The request's call record, attached blank if it had none."""
+    call = request.extensions.get(KEY)
+    if call is None:
+        call = request.extensions[KEY] = Call()
+    return call
+
+
+def budget_left(call: Call, now: float) -> float | None:
+    """Seconds left of the call's budget at ``now``; None: no budget."""
+    return None if call.deadline is None else call.deadline - now
+
+
+class LoginFailedError(Exception):
+    """The login (or re-login) answered without a token.
+
+    Raised out of the auth flow; the client's edge turns the carried answer
+    into the matching public error (AuthenticationError for a rejected key).
+    """
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"login failed with HTTP {response.status_code}")
+        self.response = response
+
+
+class WaitTooLongError(httpx.PoolTimeout):
+    """Waiting for the pause or the rate limit would outlast the call's budget.
+
+    A ``PoolTimeout``: the request was never sent. ``paused`` tells a server's
+    ``Retry-After`` pause from the client's own rate limit.
+    """
+
+    def __init__(self, request: httpx.Request, *, wait: float, left: float, paused: bool) -> None:
+        what = "the server's Retry-After pause" if paused else "the rate limit"
+        super().__init__(
+            f"waiting {wait:.3g} s for {what} would outlast the {max(left, 0.0):.3g} s"
+            " left of this call's budget",
+            request=request,
+        )
+        self.wait = wait
+        self.paused = paused
+
+
+class BodyError(Exception):
+    """An answer's body could not be read as sent (the client maps it to ``DecodeError``)."""
+
+
+class ResponseTooLargeError(BodyError):
+    """An answer's body exceeded the size the client accepts."""
+
+    def __init__(self, request: httpx.Request, limit: int, *, decoded: bool = False) -> None:
+        what = "answer larger than" if not decoded else "answer decompressing to more than"
+        super().__init__(f"{request.method} {request.url.path}: {what} {limit} bytes, abandoned")
+        self.request = request
+        self.limit = limit
