@@ -14,6 +14,8 @@ the layers import this module and not one another.
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 import httpx
 
@@ -21,11 +23,13 @@ __all__ = [
     "KEY",
     "BodyError",
     "Call",
+    "Options",
     "LoginFailedError",
     "ResponseTooLargeError",
     "WaitTooLongError",
     "budget_left",
     "call_of",
+    "exchange_deadline",
 ]
 
 KEY = "bsg_call"
@@ -68,6 +72,45 @@ class Call:
             exchange_timeout=self.exchange_timeout,
             exchange_timeout_set=self.exchange_timeout_set,
         )
+
+
+def exchange_deadline(timeout: httpx.Timeout) -> float | None:
+    """Seconds allowed for one whole exchange: the longest phase limit set."""
+    limits = [value for value in timeout.as_dict().values() if value is not None]
+    return max(limits) if limits else None
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    """Per-call settings of one view of a client; ``start`` makes each call's record."""
+
+    timeout: httpx.Timeout
+    max_retries: int
+    total_timeout: float | None
+
+    @functools.cached_property
+    def _httpx_timeout(self) -> dict[str, float | None]:
+        return self.timeout.as_dict()
+
+    @functools.cached_property
+    def _exchange_timeout(self) -> float | None:
+        return exchange_deadline(self.timeout)
+
+    def start(
+        self, request: httpx.Request, now: float, *, idempotent: bool | None, write: bool
+    ) -> Call:
+        """Attach the record of a call starting at ``now`` (monotonic) to ``request``."""
+        call = Call(
+            deadline=None if self.total_timeout is None else now + self.total_timeout,
+            exchange_timeout=self._exchange_timeout,
+            exchange_timeout_set=True,
+            max_retries=self.max_retries,
+            idempotent=idempotent,
+            write=write,
+        )
+        request.extensions["timeout"] = self._httpx_timeout
+        request.extensions[KEY] = call
+        return call
 
 
 def call_of(request: httpx.Request) -> Call:

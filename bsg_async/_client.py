@@ -23,18 +23,10 @@ exception.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import functools
-import importlib
-import ipaddress
 import logging
-import math
 import os
 import sys
-import threading
 import time
-import urllib.request
 import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -44,6 +36,7 @@ import attrs
 import httpx
 import sniffio
 
+from bsg_async import _transports, _validate
 from bsg_async._answers import (
     DEFAULT_BASE_URL,
     connection_error,
@@ -53,8 +46,8 @@ from bsg_async._answers import (
     status_error,
     wait_error,
 )
-from bsg_async._auth import AuthTransport, Secret, redact
-from bsg_async._call import KEY, BodyError, Call, LoginFailedError, WaitTooLongError
+from bsg_async._auth import Secret, redact
+from bsg_async._call import BodyError, LoginFailedError, Options, WaitTooLongError
 from bsg_async._clock import Clock
 from bsg_async._errors import (
     APIConnectionError,
@@ -65,18 +58,14 @@ from bsg_async._errors import (
     EventLoopError,
     InvalidRequestError,
 )
-from bsg_async._pool import ShardedTransport
-from bsg_async._ratelimit import RateLimitTransport
-from bsg_async._read import ReadTransport
-from bsg_async._retry import RetryPolicy, RetryTransport
-from bsg_async._version import __version__
+from bsg_async._lifecycle import OTHER_LOOP, Lifecycle, close_dropped
+from bsg_async._retry import RetryPolicy
 from bsg_async.resources.contacts import Contacts
 from bsg_async.resources.fields import Fields
 from bsg_async.resources.lists import Lists
 from bsg_async.resources.stoplist import Stoplist
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Callable
     from types import TracebackType
 
@@ -89,7 +78,6 @@ __all__ = ["DEFAULT_BASE_URL", "Client", "InsecureTransportWarning", "UnclosedCl
 
 T = TypeVar("T")
 
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _ERROR_STATUS = 400
 _REDIRECT_STATUS = 300
 # Default budget of one call: retries, waits in line and pauses included.
@@ -112,143 +100,6 @@ class UnclosedClientWarning(UserWarning):
     """
 
 
-# Closing tasks started for dropped clients, kept until they end.
-_CLOSING: set[asyncio.Task[None]] = set()
-
-
-def _close_dropped(loop: object, http: httpx.AsyncClient) -> None:
-    """Close a dropped client's connections on the loop (or trio run) that owns them."""
-    # asyncio is imported only where it runs (it costs ~10 ms at import).
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is not None and isinstance(loop, asyncio.AbstractEventLoop):
-        if loop.is_closed():
-            return
-
-        def start() -> None:
-            task = loop.create_task(http.aclose())
-            _CLOSING.add(task)
-            task.add_done_callback(_CLOSING.discard)
-
-        loop.call_soon_threadsafe(start)
-        return
-    import trio  # noqa: PLC0415 - only a trio run binds a TrioToken
-
-    if isinstance(loop, trio.lowlevel.TrioToken):
-        try:
-            loop.run_sync_soon(lambda: trio.lowlevel.spawn_system_task(http.aclose))
-        except trio.RunFinishedError:
-            return
-
-
-def _import_apart(name: str) -> None:
-    """Import a module in a thread of its own (once), not under the client being built.
-
-    Some imports leave garbage cycles holding frames (trio, imported by
-    httpcore, counts its traceback frames at import time), and a frame holds
-    every frame that called it: imported from ``Client.__init__``, they would
-    keep the first client of a process alive until the garbage collector ran,
-    so dropping it would not close its connections.
-    """
-    if name in sys.modules:
-        return
-
-    def load() -> None:
-        with contextlib.suppress(ImportError):  # said by the import that needs it
-            importlib.import_module(name)
-
-    worker = threading.Thread(target=load, name=f"bsg-import-{name}", daemon=True)
-    worker.start()
-    worker.join()
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class _BorrowedTransport(httpx.AsyncBaseTransport):
-    """A transport the user lent us: used, never closed."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
-        self._transport = transport
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._transport.handle_async_request(request)
-
-
-class _ClientTransport(httpx.AsyncBaseTransport):
-    """Sends through a user's ``httpx.AsyncClient`` (their proxies, hooks, pool)."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        # Streamed: the read layer above reads (and caps) the body itself; a
-        # response already read by send() would leave it an empty stream.
-        # Never redirected, whatever the lent client says: a redirect would
-        # carry the key (at login) or the token to wherever it points.
-        return await self._client.send(request, stream=True, follow_redirects=False)
-
-
-def environment_proxy(url: httpx.URL) -> httpx.Proxy | None:
-    """The proxy the environment names for ``url``, as httpx reads it.
-
-    ``HTTPS_PROXY``/``HTTP_PROXY`` by the URL's scheme, else ``ALL_PROXY``;
-    none when ``NO_PROXY`` covers the host.
-    """
-    proxies = urllib.request.getproxies()
-    address = proxies.get(url.scheme) or proxies.get("all")
-    if not address:
-        return None
-    host = url.host if url.port is None else f"{url.host}:{url.port}"
-    if urllib.request.proxy_bypass(host):
-        return None
-    if "://" not in address:
-        address = f"http://{address}"
-    return httpx.Proxy(address)
-
-
-def _limits(connections: int) -> httpx.Limits:
-    # Keep-alive == max connections >= in-flight cap: the pool then keeps
-    # every connection of a burst instead of reopening them.
-    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-
-
-def _default_transport(
-    backend: str, max_concurrency: int, url: httpx.URL, *, trust_env: bool
-) -> httpx.AsyncBaseTransport:
-    # Every request goes to the one API host, so its proxy is chosen once.
-    proxy = environment_proxy(url) if trust_env else None
-    if backend == "httpx":
-        _import_apart("httpcore")  # httpx imports it on first use
-        # One TLS context for every pool: building one loads the CA bundle.
-        tls = httpx.create_ssl_context(verify=True, trust_env=trust_env)
-
-        def pool(connections: int) -> httpx.AsyncBaseTransport:
-            return httpx.AsyncHTTPTransport(
-                verify=tls, limits=_limits(connections), proxy=proxy, trust_env=trust_env
-            )
-
-        return ShardedTransport(pool, max_concurrency)
-    if backend == "aiohttp":
-        _import_apart("httpx_aiohttp")
-        try:
-            from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
-        except ImportError:
-            raise InvalidRequestError(
-                'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
-            ) from None
-        transport: httpx.AsyncBaseTransport = AiohttpTransport(
-            limits=_limits(max_concurrency), proxy=proxy, trust_env=trust_env
-        )
-        return transport
-    raise InvalidRequestError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')
-
-
 class _NotGiven:
     """Marks an option ``with_options`` leaves as it was."""
 
@@ -259,117 +110,15 @@ class _NotGiven:
 NOT_GIVEN: Any = _NotGiven()
 
 
-def _exchange_deadline(timeout: httpx.Timeout) -> float | None:
-    """Seconds allowed for one whole exchange: the longest phase limit set."""
-    limits = [value for value in timeout.as_dict().values() if value is not None]
-    return max(limits) if limits else None
-
-
-def _check_timeout(timeout: object) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if timeout is None:
-        return httpx.Timeout(None)
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise InvalidRequestError(
-            f"timeout must be seconds > 0, an httpx.Timeout or None, got {timeout!r}"
-        )
-    return httpx.Timeout(float(timeout))
-
-
-def _check_total(total_timeout: object) -> float | None:
-    if total_timeout is None:
-        return None
-    if (
-        isinstance(total_timeout, bool)
-        or not isinstance(total_timeout, (int, float))
-        or math.isnan(total_timeout)
-        or total_timeout <= 0
-    ):
-        raise InvalidRequestError(
-            f"total_timeout must be seconds > 0 or None, got {total_timeout!r}"
-        )
-    return float(total_timeout)
-
-
-def _check_retries(max_retries: object) -> int:
-    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-        raise InvalidRequestError(f"max_retries must be an int >= 0, got {max_retries!r}")
-    return max_retries
-
-
 @attrs.frozen(kw_only=True)
-class _Options:
-    """Settings of one view of a client, sent down the layers per request."""
+class _Core:
+    """What every view of one client shares: the layers, the request builder, the lifecycle."""
 
-    timeout: httpx.Timeout
-    max_retries: int
-    total_timeout: float | None
-
-    @functools.cached_property
-    def _httpx_timeout(self) -> dict[str, float | None]:
-        return self.timeout.as_dict()
-
-    @functools.cached_property
-    def _exchange_timeout(self) -> float | None:
-        return _exchange_deadline(self.timeout)
-
-    def start(
-        self, request: httpx.Request, now: float, *, idempotent: bool | None, write: bool
-    ) -> Call:
-        """Attach the record of a call starting at ``now`` (monotonic) to ``request``."""
-        call = Call(
-            deadline=None if self.total_timeout is None else now + self.total_timeout,
-            exchange_timeout=self._exchange_timeout,
-            exchange_timeout_set=True,
-            max_retries=self.max_retries,
-            idempotent=idempotent,
-            write=write,
-        )
-        request.extensions["timeout"] = self._httpx_timeout
-        request.extensions[KEY] = call
-        return call
-
-
-def _current_loop() -> object:
-    """The running event loop (asyncio) or run (trio)."""
-    if sniffio.current_async_library() == "trio":
-        import trio  # noqa: PLC0415 - only where trio runs
-
-        return trio.lowlevel.current_trio_token()
-    import asyncio  # noqa: PLC0415 - already loaded: an asyncio loop is running
-
-    return asyncio.get_running_loop()
-
-
-class _Lifecycle:
-    """What every view of one client shares about being open, and where."""
-
-    def __init__(self) -> None:
-        self.in_flight: set[anyio.CancelScope] = set()
-        self.closing = False
-        self.loop: object | None = None
-
-    def check_loop(self) -> bool:
-        """Bind to the running loop on first use; False when it is another one."""
-        loop = _current_loop()
-        if self.loop is None:
-            self.loop = loop
-        return self.loop is loop
-
-
-_OTHER_LOOP = (
-    "this Client first ran in another event loop, which owns its connections"
-    " (two asyncio.run() calls with one module-level client?). Create the client"
-    " inside the function that asyncio.run() runs, with `async with Client() as"
-    " client:`; from synchronous code, keep one loop for all calls, e.g. with"
-    " anyio.from_thread.start_blocking_portal() (README: Synchronous scripts)"
-)
+    base_url: httpx.URL
+    http: httpx.AsyncClient
+    stack: _transports.Stack
+    clock: Clock
+    lifecycle: Lifecycle
 
 
 class Client:
@@ -450,104 +199,73 @@ class Client:
             raise InvalidRequestError(
                 "no API key: pass Client(api_key=...) or set the BSG_API_KEY environment variable"
             )
-        self._check_options(retry_backoff, rate_limit, max_concurrency)
-        if (
-            not isinstance(max_retry_after, (int, float))
-            or isinstance(max_retry_after, bool)
-            or not 0 < max_retry_after < math.inf
-        ):
-            raise InvalidRequestError(
-                f"max_retry_after must be a number of seconds > 0, got {max_retry_after!r}"
-            )
-        self._options = _Options(
-            timeout=_check_timeout(timeout),
-            max_retries=_check_retries(max_retries),
-            total_timeout=_check_total(total_timeout),
+        _validate.check_client_options(
+            retry_backoff=retry_backoff,
+            rate_limit=rate_limit,
+            max_concurrency=max_concurrency,
+            max_retry_after=max_retry_after,
         )
-        if http_client is not None and transport is not None:
-            raise InvalidRequestError("pass either http_client or transport, not both")
-        if http_backend != "httpx" and (http_client is not None or transport is not None):
-            raise InvalidRequestError(
-                "http_backend chooses our own transport: drop it, or drop http_client/transport"
-            )
-        self._api_key = Secret(key)
-        url = base_url or os.environ.get("BSG_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url: httpx.URL = httpx.URL(url.rstrip("/") + "/")
-        if self.base_url.scheme not in {"http", "https"} or not self.base_url.host:
-            raise InvalidRequestError(f"base_url must be an http(s) URL, got {url!r}")
-        if self.base_url.scheme == "http" and not _is_loopback(self.base_url.host):
+        options = Options(
+            timeout=_validate.check_timeout(timeout),
+            max_retries=_validate.check_retries(max_retries),
+            total_timeout=_validate.check_total(total_timeout),
+        )
+        _validate.check_sources(
+            http_client=http_client, transport=transport, http_backend=http_backend
+        )
+        url = _validate.check_base_url(
+            base_url or os.environ.get("BSG_BASE_URL") or DEFAULT_BASE_URL
+        )
+        if url.scheme == "http" and not _validate.is_loopback(url.host):
             warnings.warn(
-                f"the API key will be sent unencrypted to {self.base_url.host}; use https",
+                f"the API key will be sent unencrypted to {url.host}; use https",
                 InsecureTransportWarning,
                 stacklevel=2,
             )
-        self._clock = clock = clock or Clock()
-
-        if http_client is not None:
-            innermost: httpx.AsyncBaseTransport = _ClientTransport(http_client)
-        elif transport is not None:
-            innermost = _BorrowedTransport(transport)
-        else:
-            innermost = _default_transport(
-                http_backend, max_concurrency, self.base_url, trust_env=trust_env
-            )
-        self._reader = ReadTransport(innermost, deadline=_exchange_deadline(self._options.timeout))
-        self._auth = AuthTransport(
-            self._reader,
-            self._api_key,
-            login_url=str(self.base_url.join("auth/login")),
-            refresh_url=str(self.base_url.join("auth/refresh")),
-            clock=clock.time,
-            shared=shared,
-        )
-        self._pacer = RateLimitTransport(
-            self._auth,
-            rate=rate_limit,
+        clock = clock or Clock()
+        under = _transports.innermost(
+            http_client=http_client,
+            transport=transport,
+            backend=http_backend,
             max_concurrency=max_concurrency,
-            clock=clock.monotonic,
-            sleep=clock.sleep,
-            shared=shared,
-            max_pause=max_retry_after,
+            url=url,
+            trust_env=trust_env,
         )
-        self._retry = RetryTransport(
-            self._pacer,
-            RetryPolicy(
+        stack = _transports.build_stack(
+            under,
+            api_key=Secret(key),
+            base_url=url,
+            timeout=options.timeout,
+            clock=clock,
+            policy=RetryPolicy(
                 max_retries=max_retries, backoff=retry_backoff, max_retry_after=max_retry_after
             ),
-            sleep=clock.sleep,
-            jitter=clock.jitter,
-            clock=clock.monotonic,
+            rate_limit=rate_limit,
+            max_concurrency=max_concurrency,
+            shared=shared,
         )
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            transport=self._retry,
-            timeout=self._options.timeout,
-            headers={
-                "Accept": "application/json",
-                # Decoded (and capped) by the read layer; nothing else is asked for.
-                "Accept-Encoding": "gzip, deflate",
-                "User-Agent": f"bsg-async/{__version__}",
-            },
-            # Environment proxies and certificates are applied by the
-            # innermost transport; this client only builds requests.
-            trust_env=False,
-        )
-        self._lifecycle = _Lifecycle()
-        self._owner = True
-        self._parent: Client | None = None
         # aiohttp and redis-py run on asyncio only: checked on the first request.
-        self._needs_asyncio = (http_backend == "aiohttp" and transport is None) or (
-            shared is not None
+        asyncio_only = (http_backend == "aiohttp" and transport is None) or shared is not None
+        core = _Core(
+            base_url=url,
+            http=_transports.request_builder(url, stack.retry, options.timeout),
+            stack=stack,
+            clock=clock,
+            lifecycle=Lifecycle(needs_asyncio=asyncio_only),
         )
-        self._bind_resources()
+        self._attach(core, options, parent=None)
 
-    def _bind_resources(self) -> None:
-        cap = self._pacer.max_concurrency
+    def _attach(self, core: _Core, options: Options, *, parent: Client | None) -> None:
+        """Set every attribute of a client (``parent`` None) or of a view of ``parent``."""
+        self._core = core
+        self._options = options
+        # A view keeps its owner alive: the owner's connections outlive it.
+        self._parent = parent
+        self.base_url: httpx.URL = core.base_url
         # The resources reach the owner through a weak reference: no cycle
         # keeps a client alive, so dropping it closes its connections at once.
-        owner = self if self._owner else self._parent
-        assert owner is not None  # noqa: S101 - a view always has its owner
-        request = _Requester(owner, self._options)
+        request = _Requester(parent or self, options)
+        cap = core.stack.pacer.max_concurrency
         self.contacts = Contacts(request, max_concurrency=cap)
         self.lists = Lists(request, max_concurrency=cap)
         self.fields = Fields(request, max_concurrency=cap)
@@ -581,35 +299,14 @@ class Client:
         """
         options = self._options
         if timeout is not NOT_GIVEN:
-            options = attrs.evolve(options, timeout=_check_timeout(timeout))
+            options = attrs.evolve(options, timeout=_validate.check_timeout(timeout))
         if max_retries is not NOT_GIVEN:
-            options = attrs.evolve(options, max_retries=_check_retries(max_retries))
+            options = attrs.evolve(options, max_retries=_validate.check_retries(max_retries))
         if total_timeout is not NOT_GIVEN:
-            options = attrs.evolve(options, total_timeout=_check_total(total_timeout))
-        view = copy.copy(self)
-        view._options = options  # noqa: SLF001 - a copy of this very class
-        view._owner = False  # noqa: SLF001
-        # The owner lives as long as its views.
-        view._parent = self._parent or self  # noqa: SLF001
-        view._bind_resources()  # noqa: SLF001
+            options = attrs.evolve(options, total_timeout=_validate.check_total(total_timeout))
+        view = object.__new__(type(self))
+        view._attach(self._core, options, parent=self._parent or self)
         return view
-
-    @staticmethod
-    def _check_options(retry_backoff: object, rate_limit: object, max_concurrency: object) -> None:
-        if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
-            raise InvalidRequestError(f"retry_backoff must be >= 0, got {retry_backoff!r}")
-        if rate_limit is not None and (
-            not isinstance(rate_limit, (int, float)) or not rate_limit > 0
-        ):
-            raise InvalidRequestError(f"rate_limit must be None or > 0, got {rate_limit!r}")
-        if (
-            not isinstance(max_concurrency, int)
-            or isinstance(max_concurrency, bool)
-            or max_concurrency < 1
-        ):
-            raise InvalidRequestError(
-                f"max_concurrency must be an int >= 1, got {max_concurrency!r}"
-            )
 
     def __repr__(self) -> str:
         return f"Client(base_url={str(self.base_url)!r}, api_key=<redacted>)"
@@ -618,13 +315,11 @@ class Client:
         # Only the owner of connections that were used and never closed acts
         # (aclose() from another loop can only forget them, but was called).
         # At interpreter exit the loop is gone and imports fail: stay quiet.
-        if sys.is_finalizing() or not getattr(self, "_owner", False) or self._http.is_closed:
+        core: _Core | None = getattr(self, "_core", None)
+        if sys.is_finalizing() or core is None or self._parent is not None:
             return
-        if self._lifecycle.closing:
-            return
-        loop = self._lifecycle.loop
-        if loop is None:
-            return  # never sent anything: nothing is open
+        if core.http.is_closed or core.lifecycle.closing or core.lifecycle.loop is None:
+            return  # closed, or never sent anything: nothing is open
         warnings.warn(
             f"{self!r} was dropped without being closed; its connections are closed now."
             " Close a client with `async with bsg_async.Client() as client:` or"
@@ -633,7 +328,7 @@ class Client:
             UnclosedClientWarning,
             stacklevel=2,
         )
-        _close_dropped(loop, self._http)
+        close_dropped(core.lifecycle.loop, core.http)
 
     @property
     def timeout(self) -> httpx.Timeout:
@@ -668,9 +363,9 @@ class Client:
         once with ``APIConnectionError`` saying the client was closed. On a
         view made by ``with_options`` this does nothing.
         """
-        if not self._owner:
+        if self._parent is not None:
             return
-        lifecycle = self._lifecycle
+        lifecycle = self._core.lifecycle
         lifecycle.closing = True
         if lifecycle.loop is not None and not lifecycle.check_loop():
             # The connections died with their loop; closing them from this
@@ -678,12 +373,12 @@ class Client:
             return
         for scope in list(lifecycle.in_flight):
             scope.cancel()
-        await self._http.aclose()
+        await self._core.http.aclose()
 
     @property
     def is_closed(self) -> bool:
         """Whether ``aclose()`` has run."""
-        return self._http.is_closed
+        return self._core.http.is_closed
 
     async def _request(
         self,
@@ -695,17 +390,18 @@ class Client:
         json: object = None,
         idempotent: bool | None = None,
         write: bool = False,
-        options: _Options | None = None,
+        options: Options | None = None,
     ) -> T:
         """Send one request; return ``parse(content)`` or raise the matching error.
 
         ``options``: a view's per-call settings (None: this client's).
         """
-        lifecycle = self._lifecycle
+        core = self._core
+        lifecycle = core.lifecycle
         self._check_ready(method, path)
-        request = self._http.build_request(method, path.lstrip("/"), params=params, json=json)
+        request = core.http.build_request(method, path.lstrip("/"), params=params, json=json)
         options = options or self._options
-        call = options.start(request, self._clock.monotonic(), idempotent=idempotent, write=write)
+        call = options.start(request, core.clock.monotonic(), idempotent=idempotent, write=write)
         started = time.perf_counter()
         # One scope serves aclose() (which cancels it) and the call's budget
         # (its deadline): the layers keep to the budget on the injected clock,
@@ -751,21 +447,22 @@ class Client:
 
     def _check_ready(self, method: str, path: str) -> None:
         """Refuse to send from a closed client, another loop, or trio with aiohttp."""
-        if self._lifecycle.closing:
+        lifecycle = self._core.lifecycle
+        if lifecycle.closing:
             raise ClientClosedError(f"{method} {path}: the client is closed")
-        if not self._lifecycle.check_loop():
-            raise EventLoopError(f"{method} {path} not sent: {_OTHER_LOOP}")
-        if self._needs_asyncio:
+        if not lifecycle.check_loop():
+            raise EventLoopError(f"{method} {path} not sent: {OTHER_LOOP}")
+        if lifecycle.needs_asyncio:
             if sniffio.current_async_library() != "asyncio":
                 raise InvalidRequestError(
                     'http_backend="aiohttp" and shared=RedisCoordination(...) run on asyncio only'
                 )
-            self._needs_asyncio = False
+            lifecycle.needs_asyncio = False
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send through the layers, translating their exceptions at this one edge."""
         try:
-            return await self._http.send(request)
+            return await self._core.http.send(request)
         except LoginFailedError as exc:
             refused = exc.response
         except WaitTooLongError as exc:
@@ -777,7 +474,7 @@ class Client:
         except BodyError as exc:
             raise DecodeError(str(exc)) from None
         except RuntimeError:
-            if self._http.is_closed:  # httpx refuses to send on a closed client
+            if self._core.http.is_closed:  # httpx refuses to send on a closed client
                 raise ClientClosedError(
                     f"{request.method} {request.url.path}: the client is closed", request=request
                 ) from None
@@ -793,7 +490,7 @@ class _Requester:
 
     __slots__ = ("_client", "_options")
 
-    def __init__(self, client: Client, options: _Options) -> None:
+    def __init__(self, client: Client, options: Options) -> None:
         self._client = weakref.ref(client)
         self._options = options
 

@@ -5,8 +5,12 @@ They run before anything is sent, so a bad argument never costs a request.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
+
+import httpx
 
 from bsg_async._errors import InvalidRequestError
 from bsg_async.models import StoplistType
@@ -16,8 +20,10 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_PREFETCH",
     "MIN_PAGE_SIZE",
+    "check_base_url",
     "check_bool",
     "check_choice",
+    "check_client_options",
     "check_concurrency",
     "check_criteria",
     "check_fields",
@@ -29,11 +35,16 @@ __all__ = [
     "check_phone",
     "check_phones",
     "check_prefetch",
+    "check_retries",
     "check_search",
     "check_sort",
+    "check_sources",
     "check_stoplist_type",
     "check_stoplist_types",
     "check_text",
+    "check_timeout",
+    "check_total",
+    "is_loopback",
     "one_of_named",
     "parse_phone",
     "shown",
@@ -352,3 +363,95 @@ def shown(value: object) -> str:
         return text
     size = f", {len(value)} long" if isinstance(value, (str, bytes, list, tuple, dict)) else ""
     return f"{text[: _SHOWN - 20]}...(cut{size})"
+
+
+def check_timeout(timeout: object) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if timeout is None:
+        return httpx.Timeout(None)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidRequestError(
+            f"timeout must be seconds > 0, an httpx.Timeout or None, got {timeout!r}"
+        )
+    return httpx.Timeout(float(timeout))
+
+
+def check_total(total_timeout: object) -> float | None:
+    if total_timeout is None:
+        return None
+    if (
+        isinstance(total_timeout, bool)
+        or not isinstance(total_timeout, (int, float))
+        or math.isnan(total_timeout)
+        or total_timeout <= 0
+    ):
+        raise InvalidRequestError(
+            f"total_timeout must be seconds > 0 or None, got {total_timeout!r}"
+        )
+    return float(total_timeout)
+
+
+def check_retries(max_retries: object) -> int:
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise InvalidRequestError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    return max_retries
+
+
+def check_client_options(
+    *, retry_backoff: object, rate_limit: object, max_concurrency: object, max_retry_after: object
+) -> None:
+    """The numeric options of ``Client()`` that only need a range check."""
+    if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
+        raise InvalidRequestError(f"retry_backoff must be >= 0, got {retry_backoff!r}")
+    if rate_limit is not None and (not isinstance(rate_limit, (int, float)) or not rate_limit > 0):
+        raise InvalidRequestError(f"rate_limit must be None or > 0, got {rate_limit!r}")
+    if (
+        not isinstance(max_concurrency, int)
+        or isinstance(max_concurrency, bool)
+        or max_concurrency < 1
+    ):
+        raise InvalidRequestError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
+    if (
+        not isinstance(max_retry_after, (int, float))
+        or isinstance(max_retry_after, bool)
+        or not 0 < max_retry_after < math.inf
+    ):
+        raise InvalidRequestError(
+            f"max_retry_after must be a number of seconds > 0, got {max_retry_after!r}"
+        )
+
+
+def check_sources(*, http_client: object, transport: object, http_backend: str) -> None:
+    """At most one of a lent client, a lent transport or a backend of our own."""
+    if http_client is not None and transport is not None:
+        raise InvalidRequestError("pass either http_client or transport, not both")
+    if http_backend != "httpx" and (http_client is not None or transport is not None):
+        raise InvalidRequestError(
+            "http_backend chooses our own transport: drop it, or drop http_client/transport"
+        )
+
+
+def check_base_url(url: str) -> httpx.URL:
+    """The API root as a URL ending in ``/``; refused unless http(s) with a host."""
+    base = httpx.URL(url.rstrip("/") + "/")
+    if base.scheme not in {"http", "https"} or not base.host:
+        raise InvalidRequestError(f"base_url must be an http(s) URL, got {url!r}")
+    return base
+
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

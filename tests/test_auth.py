@@ -193,7 +193,7 @@ async def test_refresh_margin_grows_with_slow_round_trips(
     start = clock.now
     async with bsg_async.Client(KEY, clock=clock) as client:
         await client.contacts.get(1)
-        assert start + 100 - 16 == client._auth.refresh_at()
+        assert start + 100 - 16 == client._core.stack.auth.refresh_at()
         clock.now = start + 100 - 15  # past the grown margin, inside the plain one
         await client.contacts.get(1)
     assert (1, 1) == (api["login"].call_count, refresh.call_count)

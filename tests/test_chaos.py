@@ -178,7 +178,7 @@ async def test_token_expiry_every_few_seconds_under_100_tasks() -> None:
 
 
 def _pools(client: bsg_async.Client) -> list[Any]:
-    return [shard._pool for shard in client._reader._transport.shards]  # type: ignore[attr-defined]
+    return [shard._pool for shard in client._core.stack.reader._transport.shards]  # type: ignore[attr-defined]
 
 
 async def test_cancelling_100_tasks_leaks_nothing(book: EmulatorServer) -> None:
@@ -200,10 +200,10 @@ async def test_cancelling_100_tasks_leaks_nothing(book: EmulatorServer) -> None:
         finally:
             fake.faults = Faults()
         assert tasks_before == len(anyio.get_running_tasks())
-        assert 0 == client._pacer.in_flight
+        assert 0 == client._core.stack.pacer.in_flight
         pools = _pools(client)
         assert 4 == len(pools)  # 32 connections in pools of 8
-        assert [0, 0, 0, 0] == client._reader._transport._load  # type: ignore[attr-defined]
+        assert [0, 0, 0, 0] == client._core.stack.reader._transport._load  # type: ignore[attr-defined]
         for pool in pools:
             assert [] == list(pool._requests)
             assert all(
@@ -472,10 +472,10 @@ async def test_secrets_stay_out_of_logs_errors_and_reprs(
     first = next(iter(fake.contacts))
     async with bsg_async.Client(key, base_url=book.base_url) as client:
         await client.contacts.get(first)
-        tokens.append(client._auth._token.reveal())  # type: ignore[union-attr]
+        tokens.append(client._core.stack.auth._token.reveal())  # type: ignore[union-attr]
         fake.advance(3601)  # the server expires it: 401, re-login, replay
         await client.contacts.get(first)
-        tokens.append(client._auth._token.reveal())  # type: ignore[union-attr]
+        tokens.append(client._core.stack.auth._token.reveal())  # type: ignore[union-attr]
         try:
             await client.contacts.get(1)
         except bsg_async.NotFoundError as exc:
@@ -485,7 +485,7 @@ async def test_secrets_stay_out_of_logs_errors_and_reprs(
                 "".join(traceback.format_exception(exc)),
                 repr(exc.response.request.headers),
             ]
-        texts += [repr(client), str(vars(client)), repr(client._auth)]
+        texts += [repr(client), str(vars(client)), repr(client._core.stack.auth)]
     texts.append(caplog.text)
     assert "HTTP Request: GET" in caplog.text  # httpx's own log lines were captured
     assert "<Request [b'POST']>" in caplog.text  # httpcore's lines of the logins too

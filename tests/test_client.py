@@ -12,7 +12,7 @@ import pytest
 import respx
 
 import bsg_async
-from bsg_async._client import environment_proxy
+from bsg_async._transports import environment_proxy
 from tests.helpers import BASE, KEY, FakeClock, contact_json, make_jwt
 
 pytestmark = pytest.mark.anyio
@@ -224,7 +224,7 @@ def test_timeout_keeps_the_whole_exchange_deadline(
 ) -> None:
     """A number or an httpx.Timeout: phase limits as given, the exchange bound by the longest."""
     client = bsg_async.Client(KEY, timeout=timeout)
-    assert (phases, deadline) == (client.timeout, client._reader.deadline)
+    assert (phases, deadline) == (client.timeout, client._core.stack.reader.deadline)
 
 
 @pytest.mark.parametrize(
@@ -261,9 +261,9 @@ def test_with_options_returns_a_view_and_leaves_the_client() -> None:
         client.total_timeout,
     )
     assert view.with_options(total_timeout=None).total_timeout is None
-    assert view._http is client._http
-    assert view._auth is client._auth
-    assert view._pacer is client._pacer
+    assert view._core.http is client._core.http
+    assert view._core.stack.auth is client._core.stack.auth
+    assert view._core.stack.pacer is client._core.stack.pacer
 
 
 @pytest.mark.parametrize(

@@ -376,7 +376,7 @@ async def errors_of_every_kind(served: EmulatorServer) -> tuple[list[BaseExcepti
 
     async with client_for(served.base_url, timeout=0.5, max_retry_after=0.1) as client:
         await client.contacts.get(first)
-        token = client._auth._token.reveal()  # type: ignore[union-attr]
+        token = client._core.stack.auth._token.reveal()  # type: ignore[union-attr]
         await caught(client.contacts.get(10**12))  # NotFoundError
         existing = fake.contacts[first]["phone"]
         fake.advance(2.0)

@@ -95,7 +95,7 @@ async def test_cancel_mid_page_leaves_client_usable(server: EmulatorServer) -> N
             await client.contacts.list(page_size=500).collect()
         assert scope.cancelled_caught
         fake.faults = Faults()
-        assert 0 == client._pacer.in_flight
+        assert 0 == client._core.stack.pacer.in_flight
         with anyio.fail_after(10):  # a leaked slot would block here forever
             contact = await client.contacts.get(next(iter(fake.contacts)))
     assert next(iter(fake.contacts)) == contact.id

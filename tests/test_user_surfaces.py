@@ -239,7 +239,7 @@ async def test_dropped_client_warns_and_closes(served: EmulatorServer) -> None:
     """A client dropped unclosed (a re-run notebook cell) warns once and is closed for you."""
     client = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url)
     await client.contacts.list(limit=15).collect()
-    http = client._http
+    http = client._core.http
     with pytest.warns(bsg_async.UnclosedClientWarning, match="dropped without being closed"):  # noqa: PT031 - dropping it is the statement
         del client
         gc.collect()

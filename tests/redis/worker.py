@@ -37,7 +37,7 @@ async def main(
                 errors[type(item).__name__] += 1
             else:
                 ok += 1
-        auth = client._auth
+        auth = client._core.stack.auth
     await store.aclose()
     report = {
         "ok": ok,

@@ -1,0 +1,229 @@
+"""The transports under the layers, and the stack the client builds on them.
+
+The innermost transport is one of: our own (small httpcore pools sharded by
+``_pool.ShardedTransport``, or httpx-aiohttp's), a transport the user lent
+(used, never closed), or a user's ``httpx.AsyncClient`` (their proxies and
+hooks; redirects never followed). ``build_stack`` puts the read, auth,
+pacing and retry layers on it, and ``request_builder`` the
+``httpx.AsyncClient`` that builds each request and sends it through them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import threading
+import urllib.request
+from typing import TYPE_CHECKING
+
+import attrs
+import httpx
+
+from bsg_async._auth import AuthTransport, Secret
+from bsg_async._call import exchange_deadline
+from bsg_async._errors import InvalidRequestError
+from bsg_async._pool import ShardedTransport
+from bsg_async._ratelimit import RateLimitTransport
+from bsg_async._read import ReadTransport
+from bsg_async._retry import RetryPolicy, RetryTransport
+from bsg_async._version import __version__
+
+if TYPE_CHECKING:
+    from bsg_async._clock import Clock
+    from bsg_async._shared import RedisCoordination
+
+__all__ = [
+    "BorrowedTransport",
+    "ClientTransport",
+    "Stack",
+    "build_stack",
+    "default_transport",
+    "environment_proxy",
+    "innermost",
+    "request_builder",
+]
+
+
+def _import_apart(name: str) -> None:
+    """Import a module in a thread of its own (once), not under the client being built.
+
+    Some imports leave garbage cycles holding frames (trio, imported by
+    httpcore, counts its traceback frames at import time), and a frame holds
+    every frame that called it: imported from ``Client.__init__``, they would
+    keep the first client of a process alive until the garbage collector ran,
+    so dropping it would not close its connections.
+    """
+    if name in sys.modules:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):  # said by the import that needs it
+            importlib.import_module(name)
+
+    worker = threading.Thread(target=load, name=f"bsg-import-{name}", daemon=True)
+    worker.start()
+    worker.join()
+
+
+class BorrowedTransport(httpx.AsyncBaseTransport):
+    """A transport the user lent us: used, never closed."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport.handle_async_request(request)
+
+
+class ClientTransport(httpx.AsyncBaseTransport):
+    """Sends through a user's ``httpx.AsyncClient`` (their proxies, hooks, pool)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # Streamed: the read layer above reads (and caps) the body itself; a
+        # response already read by send() would leave it an empty stream.
+        # Never redirected, whatever the lent client says: a redirect would
+        # carry the key (at login) or the token to wherever it points.
+        return await self._client.send(request, stream=True, follow_redirects=False)
+
+
+def environment_proxy(url: httpx.URL) -> httpx.Proxy | None:
+    """The proxy the environment names for ``url``, as httpx reads it.
+
+    ``HTTPS_PROXY``/``HTTP_PROXY`` by the URL's scheme, else ``ALL_PROXY``;
+    none when ``NO_PROXY`` covers the host.
+    """
+    proxies = urllib.request.getproxies()
+    address = proxies.get(url.scheme) or proxies.get("all")
+    if not address:
+        return None
+    host = url.host if url.port is None else f"{url.host}:{url.port}"
+    if urllib.request.proxy_bypass(host):
+        return None
+    if "://" not in address:
+        address = f"http://{address}"
+    return httpx.Proxy(address)
+
+
+def _limits(connections: int) -> httpx.Limits:
+    # Keep-alive == max connections >= in-flight cap: the pool then keeps
+    # every connection of a burst instead of reopening them.
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+
+def default_transport(
+    backend: str, max_concurrency: int, url: httpx.URL, *, trust_env: bool
+) -> httpx.AsyncBaseTransport:
+    # Every request goes to the one API host, so its proxy is chosen once.
+    proxy = environment_proxy(url) if trust_env else None
+    if backend == "httpx":
+        _import_apart("httpcore")  # httpx imports it on first use
+        # One TLS context for every pool: building one loads the CA bundle.
+        tls = httpx.create_ssl_context(verify=True, trust_env=trust_env)
+
+        def pool(connections: int) -> httpx.AsyncBaseTransport:
+            return httpx.AsyncHTTPTransport(
+                verify=tls, limits=_limits(connections), proxy=proxy, trust_env=trust_env
+            )
+
+        return ShardedTransport(pool, max_concurrency)
+    if backend == "aiohttp":
+        _import_apart("httpx_aiohttp")
+        try:
+            from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
+        except ImportError:
+            raise InvalidRequestError(
+                'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
+            ) from None
+        transport: httpx.AsyncBaseTransport = AiohttpTransport(
+            limits=_limits(max_concurrency), proxy=proxy, trust_env=trust_env
+        )
+        return transport
+    raise InvalidRequestError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')
+
+
+def innermost(
+    *,
+    http_client: httpx.AsyncClient | None,
+    transport: httpx.AsyncBaseTransport | None,
+    backend: str,
+    max_concurrency: int,
+    url: httpx.URL,
+    trust_env: bool,
+) -> httpx.AsyncBaseTransport:
+    """The transport under every layer: the user's client or transport, else our own."""
+    if http_client is not None:
+        return ClientTransport(http_client)
+    if transport is not None:
+        return BorrowedTransport(transport)
+    return default_transport(backend, max_concurrency, url, trust_env=trust_env)
+
+
+@attrs.frozen(kw_only=True)
+class Stack:
+    """The layers of one client, innermost first; ``retry`` is the outermost."""
+
+    reader: ReadTransport
+    auth: AuthTransport
+    pacer: RateLimitTransport
+    retry: RetryTransport
+
+
+def build_stack(
+    under: httpx.AsyncBaseTransport,
+    *,
+    api_key: Secret,
+    base_url: httpx.URL,
+    timeout: httpx.Timeout,
+    clock: Clock,
+    policy: RetryPolicy,
+    rate_limit: float | None,
+    max_concurrency: int,
+    shared: RedisCoordination | None,
+) -> Stack:
+    """Read, auth, pacing and retry layers over ``under``, on the one ``clock``."""
+    reader = ReadTransport(under, deadline=exchange_deadline(timeout))
+    auth = AuthTransport(
+        reader,
+        api_key,
+        login_url=str(base_url.join("auth/login")),
+        refresh_url=str(base_url.join("auth/refresh")),
+        clock=clock.time,
+        shared=shared,
+    )
+    pacer = RateLimitTransport(
+        auth,
+        rate=rate_limit,
+        max_concurrency=max_concurrency,
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+        shared=shared,
+        max_pause=policy.max_retry_after,
+    )
+    retry = RetryTransport(
+        pacer, policy, sleep=clock.sleep, jitter=clock.jitter, clock=clock.monotonic
+    )
+    return Stack(reader=reader, auth=auth, pacer=pacer, retry=retry)
+
+
+def request_builder(
+    base_url: httpx.URL, outermost: httpx.AsyncBaseTransport, timeout: httpx.Timeout
+) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` that builds each request and sends it down the layers."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=outermost,
+        timeout=timeout,
+        headers={
+            "Accept": "application/json",
+            # Decoded (and capped) by the read layer; nothing else is asked for.
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": f"bsg-async/{__version__}",
+        },
+        # Environment proxies and certificates are applied by the innermost
+        # transport; this client only builds requests.
+        trust_env=False,
+    )
