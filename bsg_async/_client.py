@@ -47,12 +47,13 @@ from bsg_async._answers import (
     wait_error,
 )
 from bsg_async._auth import Secret, redact
-from bsg_async._call import BodyError, LoginFailedError, Options, WaitTooLongError
+from bsg_async._call import BodyError, LoginFailedError, Options, WaitTooLongError, call_of
 from bsg_async._clock import Clock
 from bsg_async._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    BSGError,
     ClientClosedError,
     DecodeError,
     EventLoopError,
@@ -110,6 +111,18 @@ class _NotGiven:
 NOT_GIVEN: Any = _NotGiven()
 
 
+def _base_url(url: str) -> httpx.URL:
+    """The checked API root; a warning when the key would travel in clear to another host."""
+    checked = _validate.check_base_url(url)
+    if checked.scheme == "http" and not _validate.is_loopback(checked.host):
+        warnings.warn(
+            f"the API key will be sent unencrypted to {checked.host}; use https",
+            InsecureTransportWarning,
+            stacklevel=3,  # the caller of Client()
+        )
+    return checked
+
+
 @attrs.frozen(kw_only=True)
 class _Core:
     """What every view of one client shares: the layers, the request builder, the lifecycle."""
@@ -119,6 +132,54 @@ class _Core:
     stack: _transports.Stack
     clock: Clock
     lifecycle: Lifecycle
+
+    @classmethod
+    def build(
+        cls,
+        url: httpx.URL,
+        options: Options,
+        clock: Clock,
+        *,
+        api_key: str,
+        sources: tuple[httpx.AsyncClient | None, httpx.AsyncBaseTransport | None, str, bool],
+        policy: RetryPolicy,
+        rate_limit: float | None,
+        max_concurrency: int,
+        shared: RedisCoordination | None,
+    ) -> _Core:
+        """The layers over the innermost transport, and the request builder on top.
+
+        ``sources``: the lent client, the lent transport, the backend, trust_env.
+        """
+        http_client, transport, backend, trust_env = sources
+        under = _transports.innermost(
+            http_client=http_client,
+            transport=transport,
+            backend=backend,
+            max_concurrency=max_concurrency,
+            url=url,
+            trust_env=trust_env,
+        )
+        stack = _transports.build_stack(
+            under,
+            api_key=Secret(api_key),
+            base_url=url,
+            timeout=options.timeout,
+            clock=clock,
+            policy=policy,
+            rate_limit=rate_limit,
+            max_concurrency=max_concurrency,
+            shared=shared,
+        )
+        # aiohttp and redis-py run on asyncio only: checked on the first request.
+        asyncio_only = (backend == "aiohttp" and transport is None) or shared is not None
+        return cls(
+            base_url=url,
+            http=_transports.request_builder(url, stack.retry, options.timeout),
+            stack=stack,
+            clock=clock,
+            lifecycle=Lifecycle(needs_asyncio=asyncio_only),
+        )
 
 
 class Client:
@@ -194,11 +255,9 @@ class Client:
         shared: RedisCoordination | None = None,
         max_retry_after: float = 120.0,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("BSG_API_KEY")
-        if not key:
-            raise InvalidRequestError(
-                "no API key: pass Client(api_key=...) or set the BSG_API_KEY environment variable"
-            )
+        key = _validate.check_api_key(
+            api_key if api_key is not None else os.environ.get("BSG_API_KEY")
+        )
         _validate.check_client_options(
             retry_backoff=retry_backoff,
             rate_limit=rate_limit,
@@ -213,45 +272,19 @@ class Client:
         _validate.check_sources(
             http_client=http_client, transport=transport, http_backend=http_backend
         )
-        url = _validate.check_base_url(
-            base_url or os.environ.get("BSG_BASE_URL") or DEFAULT_BASE_URL
-        )
-        if url.scheme == "http" and not _validate.is_loopback(url.host):
-            warnings.warn(
-                f"the API key will be sent unencrypted to {url.host}; use https",
-                InsecureTransportWarning,
-                stacklevel=2,
-            )
-        clock = clock or Clock()
-        under = _transports.innermost(
-            http_client=http_client,
-            transport=transport,
-            backend=http_backend,
-            max_concurrency=max_concurrency,
-            url=url,
-            trust_env=trust_env,
-        )
-        stack = _transports.build_stack(
-            under,
-            api_key=Secret(key),
-            base_url=url,
-            timeout=options.timeout,
-            clock=clock,
+        url = _base_url(base_url or os.environ.get("BSG_BASE_URL") or DEFAULT_BASE_URL)
+        core = _Core.build(
+            url,
+            options,
+            clock or Clock(),
+            api_key=key,
+            sources=(http_client, transport, http_backend, trust_env),
             policy=RetryPolicy(
                 max_retries=max_retries, backoff=retry_backoff, max_retry_after=max_retry_after
             ),
             rate_limit=rate_limit,
             max_concurrency=max_concurrency,
             shared=shared,
-        )
-        # aiohttp and redis-py run on asyncio only: checked on the first request.
-        asyncio_only = (http_backend == "aiohttp" and transport is None) or shared is not None
-        core = _Core(
-            base_url=url,
-            http=_transports.request_builder(url, stack.retry, options.timeout),
-            stack=stack,
-            clock=clock,
-            lifecycle=Lifecycle(needs_asyncio=asyncio_only),
         )
         self._attach(core, options, parent=None)
 
@@ -397,38 +430,12 @@ class Client:
         ``options``: a view's per-call settings (None: this client's).
         """
         core = self._core
-        lifecycle = core.lifecycle
         self._check_ready(method, path)
         request = core.http.build_request(method, path.lstrip("/"), params=params, json=json)
         options = options or self._options
         call = options.start(request, core.clock.monotonic(), idempotent=idempotent, write=write)
         started = time.perf_counter()
-        # One scope serves aclose() (which cancels it) and the call's budget
-        # (its deadline): the layers keep to the budget on the injected clock,
-        # this scope also bounds what they cannot see, a wait for a slot.
-        scope = anyio.CancelScope()
-        if options.total_timeout is not None:
-            scope.deadline = anyio.current_time() + options.total_timeout
-        lifecycle.in_flight.add(scope)
-        try:
-            with scope:
-                response = await self._send(request)
-        finally:
-            lifecycle.in_flight.discard(scope)
-            # Errors keep the request (and the response its request): the
-            # bearer token must not travel with them.
-            redact(request.headers)
-        if scope.cancelled_caught:
-            # Only aclose() and the budget cancel this scope; a cancellation
-            # from outside propagates through it untouched.
-            if lifecycle.closing:
-                raise ClientClosedError(
-                    f"{method} {request.url.path}: the client was closed while the request"
-                    " was in flight",
-                    request=request,
-                    may_have_been_applied=idempotent is False,
-                )
-            raise out_of_time(request, options.total_timeout)
+        response = await self._send_within(request, options.total_timeout)
         logger.debug(
             "%s %s -> %d in %.1f ms (retries: %d)",
             method,
@@ -444,6 +451,39 @@ class Client:
                 redirect_message(f"{method} {request.url.path}", response), response=response
             )
         return parse_answer(response, parse)
+
+    async def _send_within(self, request: httpx.Request, budget: float | None) -> httpx.Response:
+        """Send in a scope that ``aclose()`` and the call's ``budget`` (seconds) cancel."""
+        lifecycle = self._core.lifecycle
+        # One scope serves aclose() (which cancels it) and the call's budget
+        # (its deadline): the layers keep to the budget on the injected clock,
+        # this scope also bounds what they cannot see, a wait for a slot.
+        scope = anyio.CancelScope()
+        if budget is not None:
+            scope.deadline = anyio.current_time() + budget
+        lifecycle.in_flight.add(scope)
+        try:
+            with scope:
+                return await self._send(request)
+        finally:
+            lifecycle.in_flight.discard(scope)
+            # Errors keep the request (and the response its request): the
+            # bearer token must not travel with them.
+            redact(request.headers)
+        # Reached only when the scope was cancelled, which only aclose() and
+        # the budget do: a cancellation from outside propagates untouched.
+        raise self._cut_short(request, budget)
+
+    def _cut_short(self, request: httpx.Request, budget: float | None) -> BSGError:
+        """The error of a call cancelled by ``aclose()`` or by its budget."""
+        if not self._core.lifecycle.closing:
+            return out_of_time(request, budget)
+        return ClientClosedError(
+            f"{request.method} {request.url.path}: the client was closed while the request"
+            " was in flight",
+            request=request,
+            may_have_been_applied=call_of(request).idempotent is False,
+        )
 
     def _check_ready(self, method: str, path: str) -> None:
         """Refuse to send from a closed client, another loop, or trio with aiohttp."""

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_PREFETCH",
     "MIN_PAGE_SIZE",
+    "check_api_key",
     "check_base_url",
     "check_bool",
     "check_choice",
@@ -401,6 +402,15 @@ def check_retries(max_retries: object) -> int:
     if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
         raise InvalidRequestError(f"max_retries must be an int >= 0, got {max_retries!r}")
     return max_retries
+
+
+def check_api_key(key: str | None) -> str:
+    """The API key given or found in the environment; refused when there is none."""
+    if not key:
+        raise InvalidRequestError(
+            "no API key: pass Client(api_key=...) or set the BSG_API_KEY environment variable"
+        )
+    return key
 
 
 def check_client_options(

@@ -60,8 +60,10 @@ def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_plain_http_to_remote_host_warns() -> None:
     """Sending the key over http to a non-loopback host warns; loopback does not."""
-    with pytest.warns(bsg_async.InsecureTransportWarning, match="unencrypted"):
+    with pytest.warns(bsg_async.InsecureTransportWarning, match="unencrypted") as caught:
         bsg_async.Client(KEY, base_url="http://one-api.bsg.world/api")
+    # The warning points at the line that made the client.
+    assert [__file__] == [warning.filename for warning in caught]
     for host in ("127.0.0.1", "localhost", "[::1]"):
         bsg_async.Client(KEY, base_url=f"http://{host}:8000/api")
 

@@ -54,6 +54,12 @@ _RAW_HELP = (
 )
 
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    _Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # noqa: SLF001
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bsg-async",
@@ -67,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     groups = parser.add_subparsers(dest="group", required=True)
 
+    _contacts_parser(groups)
+    _stoplist_parser(groups)
+    _catalogue_parsers(groups)
+    emulator = groups.add_parser("serve-emulator", help="serve the BSG emulator on loopback")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--seed-contacts", type=int, default=1000)
+    return parser
+
+
+def _contacts_parser(groups: _Subparsers) -> None:
     contacts = groups.add_parser("contacts", help="export or import contacts").add_subparsers(
         dest="action", required=True
     )
@@ -105,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
         help="put a CSV column into a custom field (repeatable)",
     )
 
+
+def _stoplist_parser(groups: _Subparsers) -> None:
     stop = groups.add_parser("stoplist", help="the stop list").add_subparsers(
         dest="action", required=True
     )
@@ -125,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
         "--type", action="append", dest="types", choices=["sms", "viber", "rcs", "whatsapp"]
     )
 
+
+def _catalogue_parsers(groups: _Subparsers) -> None:
+    """Lists and custom fields: list, create, delete."""
     lists = groups.add_parser("lists", help="contact lists").add_subparsers(
         dest="action", required=True
     )
@@ -145,11 +166,6 @@ def _parser() -> argparse.ArgumentParser:
     field_create.add_argument("--description")
     field_delete = fields.add_parser("delete", help="delete custom fields")
     field_delete.add_argument("ids", nargs="+", type=int)
-
-    emulator = groups.add_parser("serve-emulator", help="serve the BSG emulator on loopback")
-    emulator.add_argument("--port", type=int, default=8765)
-    emulator.add_argument("--seed-contacts", type=int, default=1000)
-    return parser
 
 
 def _api_key() -> str:

@@ -178,15 +178,7 @@ class Contacts(Resource):
                 could not settle the outcome.
         """
         phone_number = check_phone(phone)
-        body: dict[str, object] = {"phone": phone_number}
-        chosen, word = one_of_named(lists, groups, "lists", "groups")
-        group_ids = check_ids(chosen or (), word, max_items=MAX_GROUPS)
-        pairs = check_fields(fields)
-        # Like the spec's examples, send only what is set.
-        if group_ids:
-            body["groups"] = group_ids
-        if pairs:
-            body["fields"] = pairs
+        body = _new_contact_body(phone_number, lists, groups, fields)
 
         async def send() -> Contact:
             return await self._request(
@@ -463,6 +455,24 @@ class Contacts(Resource):
             groups=item.get("groups"),  # type: ignore[arg-type]
             fields=item.get("fields"),  # type: ignore[arg-type]
         )
+
+
+def _new_contact_body(
+    phone: int,
+    lists: Iterable[int] | None,
+    groups: Iterable[int] | None,
+    fields: Mapping[int, str] | None,
+) -> dict[str, object]:
+    """The body of a create; like the spec's examples, only what is set."""
+    body: dict[str, object] = {"phone": phone}
+    chosen, word = one_of_named(lists, groups, "lists", "groups")
+    group_ids = check_ids(chosen or (), word, max_items=MAX_GROUPS)
+    if group_ids:
+        body["groups"] = group_ids
+    pairs = check_fields(fields)
+    if pairs:
+        body["fields"] = pairs
+    return body
 
 
 def _phone_key(item: object) -> int | None:

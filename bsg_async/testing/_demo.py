@@ -22,6 +22,27 @@ class _Report:
         print(f"[{elapsed:6.2f}s] {title:<34} {detail}", flush=True)
 
 
+async def _faulty_walk(
+    client: bsg_async.Client,
+    fake: FakeBSG,
+    fault_rate: float,
+    report: _Report,
+    problems: list[str],
+) -> None:
+    """Walk every contact while the emulator injects faults; each must come once."""
+    total = len(fake.contacts)
+    fake.faults = Faults.mixed(fault_rate, seed=7, retry_after=0.05)
+    before = fake.stats.copy()
+    walk = [c.id async for c in client.contacts.list(page_size=250, prefetch=4)]
+    faults = {kind: fake.stats[f"fault:{kind}"] - before[f"fault:{kind}"] for kind in _FAULT_KINDS}
+    fake.faults = Faults()
+    if len(walk) != total or len(set(walk)) != total:
+        problems.append(f"the faulty walk returned {len(walk)} ids for {total} contacts")
+    injected = ", ".join(f"{count} x {kind}" for kind, count in faults.items())
+    report.step(f"walk under {fault_rate:.0%} faults", f"injected {injected}")
+    report.step("", f"all retried: {len(set(walk))} of {total} contacts, each exactly once")
+
+
 async def _tour(fake: FakeBSG, base_url: str, imports: int, fault_rate: float) -> list[str]:
     report = _Report()
     problems: list[str] = []
@@ -53,19 +74,7 @@ async def _tour(fake: FakeBSG, base_url: str, imports: int, fault_rate: float) -
         sms = await client.stoplist.list(type="sms").collect()
         report.step("stop list", f"{len(blocked)} phones added; {len(sms)} entries on sms")
 
-        total = len(fake.contacts)
-        fake.faults = Faults.mixed(fault_rate, seed=7, retry_after=0.05)
-        before = fake.stats.copy()
-        walk = [c.id async for c in client.contacts.list(page_size=250, prefetch=4)]
-        faults = {
-            kind: fake.stats[f"fault:{kind}"] - before[f"fault:{kind}"] for kind in _FAULT_KINDS
-        }
-        fake.faults = Faults()
-        if len(walk) != total or len(set(walk)) != total:
-            problems.append(f"the faulty walk returned {len(walk)} ids for {total} contacts")
-        injected = ", ".join(f"{count} x {kind}" for kind, count in faults.items())
-        report.step(f"walk under {fault_rate:.0%} faults", f"injected {injected}")
-        report.step("", f"all retried: {len(set(walk))} of {total} contacts, each exactly once")
+        await _faulty_walk(client, fake, fault_rate, report, problems)
 
         sample = [c.id for c in created[:100]]
         fetched = [c.id async for c in client.contacts.get_many(sample, concurrency=8)]
