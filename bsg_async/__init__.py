@@ -35,7 +35,7 @@ from bsg_async._errors import (
     UnprocessableEntityError,
 )
 from bsg_async._frames import Listing
-from bsg_async._pagination import Paginator
+from bsg_async._pagination import ItemIterator, PageIterator, PageStream, Paginator, PagingOptions
 from bsg_async._shared import CoordinationError, RedisCoordination
 from bsg_async._validate import parse_phone
 from bsg_async._version import __version__
@@ -80,13 +80,17 @@ __all__ = [
     "HlrStatus",
     "InsecureTransportWarning",
     "InvalidRequestError",
+    "ItemIterator",
     "Listing",
     "MissingExtraError",
     "NewContact",
     "NotFoundError",
     "Page",
+    "PageIterator",
+    "PageStream",
     "Paginator",
     "PagingError",
+    "PagingOptions",
     "PermissionDeniedError",
     "RateLimitError",
     "RedisCoordination",

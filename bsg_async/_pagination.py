@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 import anyio
 
@@ -36,7 +36,16 @@ if TYPE_CHECKING:
 
     from bsg_async._frames import Table
 
-__all__ = ["PREFETCH_WINDOW", "ItemIterator", "PageIterator", "PageStream", "Paginator"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "PAGING_KEYWORDS",
+    "PREFETCH_WINDOW",
+    "ItemIterator",
+    "PageIterator",
+    "PageStream",
+    "Paginator",
+    "PagingOptions",
+]
 
 # A prefetch window spans this many times ``prefetch`` pages, with at most
 # ``prefetch`` requests in flight: only the window's tail runs below full
@@ -59,15 +68,30 @@ TOTAL_GROWTH = 10_000
 RECENT_PAGES = 16
 
 T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 500
+
+
+class PagingOptions(TypedDict, total=False):
+    """The paging keywords of every list and search call, declared once.
+
+    ``client.contacts.list(page_size=100, limit=1_000)`` passes them one by
+    one; a dict typed ``PagingOptions`` can be passed with ``**``.
+    """
+
+    page_size: int
+    """Rows per request, 15 to 500 (default 500)."""
+    offset: int
+    """Where to start (default 0); a failed walk's ``err.offset`` resumes it."""
+    limit: int | None
+    """Most rows to return (default None: all)."""
+    prefetch: int
+    """Pages fetched concurrently once the first page told the total (default 1)."""
+
+
+PAGING_KEYWORDS = frozenset(PagingOptions.__annotations__)
 # What a progress bar over pages calls its items.
 _BAR_LABELS = {"Contact": "contacts", "ContactList": "lists", "StoplistEntry": "stop list"}
-
-
-def _page_limit(page_size: int, remaining: int | None) -> int:
-    """``page[limit]`` to ask for with ``remaining`` rows still wanted (None: all)."""
-    if remaining is None:
-        return page_size
-    return max(MIN_PAGE_SIZE, min(page_size, remaining))
 
 
 class Paginator(Tabular, Generic[T]):
@@ -207,8 +231,73 @@ class _Guard:
         return error
 
 
+class _Cursor(Generic[T]):
+    """Where a walk stands, and the one set of rules for what each page means.
+
+    Both drivers (``PageIterator`` and ``PageStream``) plan requests with
+    ``plan`` and pass every result through ``take``, so they advance, stop
+    and give up alike.
+    """
+
+    def __init__(self, page_size: int, offset: int, remaining: int | None) -> None:
+        self.page_size = page_size
+        self.offset = offset  # the next row to hand out
+        self.remaining = remaining  # rows still wanted (None: all)
+        self.total: int | None = None  # the last total the server gave
+        self.done = remaining == 0
+        self._guard = _Guard()
+
+    def ask(self, remaining: int | None) -> int:
+        """``page[limit]`` to ask for with ``remaining`` rows still wanted (None: all)."""
+        if remaining is None:
+            return self.page_size
+        return max(MIN_PAGE_SIZE, min(self.page_size, remaining))
+
+    def plan(self, start: int, most: int) -> list[tuple[int, int]]:
+        """Up to ``most`` (offset, page limit) requests from ``start``, within total and limit.
+
+        One request until the first page has told the total.
+        """
+        left = None if self.remaining is None else self.remaining - (start - self.offset)
+        most = most if self.total is not None else 1
+        plan: list[tuple[int, int]] = []
+        while len(plan) < most and (self.total is None or start < self.total):
+            if left is not None and left <= 0:
+                break
+            ask = self.ask(left)
+            plan.append((start, ask))
+            start += ask
+            left = None if left is None else left - ask
+        return plan
+
+    def take(self, offset: int, ask: int, result: Page[T] | BSGError) -> Page[T] | None:
+        """Advance past the page asked at ``offset``; the page to hand out (None: none).
+
+        Raises the page's error (or the guard's), with ``offset`` set; either
+        way ``done`` then says whether the walk is over.
+        """
+        if not isinstance(result, BSGError):
+            result = self._guard.check(offset, result) or result
+        if isinstance(result, BSGError):
+            self.done = True
+            result.offset = offset
+            raise result
+        remaining = self.remaining
+        received = len(result.items)
+        items = result.items if remaining is None else result.items[:remaining]
+        # Advance by what the server sent; stop at an empty or short page or
+        # at the total this page reported, so a shifting total cannot loop.
+        self.offset, self.total = offset + received, result.total
+        if remaining is not None:
+            self.remaining = remaining - len(items)
+        self.done = (
+            not items or received < ask or self.offset >= result.total or self.remaining == 0
+        )
+        return Page(items=items, offset=offset, total=result.total) if items else None
+
+
 class PageIterator(Generic[T]):
-    """Async iterator of a paginator's pages.
+    """Async iterator of a paginator's pages (``Paginator.pages()``).
 
     A plain object rather than an async generator: abandoning it (``break``,
     cancellation) leaves nothing to finalise, and no request is in flight
@@ -223,38 +312,13 @@ class PageIterator(Generic[T]):
 
     def __init__(self, paginator: Paginator[T]) -> None:
         self._fetch = paginator._fetch  # noqa: SLF001 - same module
-        self._page_size = paginator.page_size
         self._prefetch = paginator.prefetch
-        self._offset = paginator.offset
-        self._remaining = paginator.limit
-        self._total: int | None = None
-        self._done = self._remaining == 0
-        self._guard = _Guard()
+        self._cursor = _Cursor[T](paginator.page_size, paginator.offset, paginator.limit)
         # Fetched pages (or the error a page raised) waiting to be handed out.
         self._ready: deque[tuple[int, int, Page[T] | BSGError]] = deque()
 
     def __aiter__(self) -> PageIterator[T]:
         return self
-
-    def _ask(self, remaining: int | None) -> int:
-        return _page_limit(self._page_size, remaining)
-
-    def _plan(self) -> list[tuple[int, int]]:
-        """(offset, page limit) of the next window of pages, within total and limit."""
-        assert self._total is not None  # noqa: S101 - called once the total is known
-        plan: list[tuple[int, int]] = []
-        offset, remaining = self._offset, self._remaining
-        while len(plan) < self._prefetch * PREFETCH_WINDOW and offset < self._total:
-            if remaining is not None and remaining <= 0:
-                break
-            ask = self._ask(remaining)
-            plan.append((offset, ask))
-            offset += ask
-            if remaining is not None:
-                remaining -= ask
-        if not plan:  # the total says we are done; one request confirms it
-            plan.append((self._offset, self._ask(self._remaining)))
-        return plan
 
     async def _attempt(self, offset: int, count: int) -> Page[T] | BSGError:
         """One page, or the error it raised (handed out in its turn)."""
@@ -265,11 +329,14 @@ class PageIterator(Generic[T]):
 
     async def _fill(self) -> None:
         """Fetch the next page, or the next window of pages when prefetching."""
-        if self._total is None or self._prefetch <= 1:
-            offset, ask = self._offset, self._ask(self._remaining)
+        cursor = self._cursor
+        window = 1 if self._prefetch <= 1 else self._prefetch * PREFETCH_WINDOW
+        # An empty plan: the total says we are done; one request confirms it.
+        plan = cursor.plan(cursor.offset, window) or [(cursor.offset, cursor.ask(cursor.remaining))]
+        if len(plan) == 1:
+            offset, ask = plan[0]
             self._ready.append((offset, ask, await self._attempt(offset, ask)))
             return
-        plan = self._plan()
         results: list[Page[T] | BSGError | None] = [None] * len(plan)
         limiter = anyio.Semaphore(self._prefetch)
 
@@ -285,42 +352,27 @@ class PageIterator(Generic[T]):
             self._ready.append((at, count, result))
 
     async def __anext__(self) -> Page[T]:
-        if self._done:
+        cursor = self._cursor
+        if cursor.done:
             raise StopAsyncIteration
-        if self._ready and self._ready[0][0] != self._offset:
+        if self._ready and self._ready[0][0] != cursor.offset:
             # A page held more or fewer rows than planned: the prefetched
             # offsets no longer line up, so fetch again from where we are.
             self._ready.clear()
         if not self._ready:
             await self._fill()
-        offset, ask, page = self._ready.popleft()
-        if not isinstance(page, BSGError):
-            page = self._guard.check(offset, page) or page
-        if isinstance(page, BSGError):
-            self._done = True
-            self._ready.clear()
-            page.offset = offset
-            raise page
-        remaining = self._remaining
-        received = len(page.items)
-        items = page.items if remaining is None else page.items[:remaining]
-        # Advance by what the server sent; stop at an empty or short page or
-        # at the total this page reported, so a shifting total cannot loop.
-        self._offset = offset + received
-        self._total = page.total
-        if remaining is not None:
-            self._remaining = remaining - len(items)
-        self._done = received < ask or self._offset >= page.total or self._remaining == 0
-        if self._done:
-            self._ready.clear()
-        if not items:
-            self._done = True
+        try:
+            page = cursor.take(*self._ready.popleft())
+        finally:
+            if cursor.done:
+                self._ready.clear()
+        if page is None:
             raise StopAsyncIteration
-        return Page(items=items, offset=offset, total=page.total)
+        return page
 
     async def aclose(self) -> None:
         """Stop early; no further page is requested."""
-        self._done = True
+        self._cursor.done = True
         self._ready.clear()
 
 
@@ -368,7 +420,6 @@ class PageStream(Generic[T]):
         self._group: TaskGroup | None = None
         self._send, self._receive = anyio.create_memory_object_stream[Page[T] | BSGError](0)
         self._done = False
-        self._guard = _Guard()
 
     async def __aenter__(self) -> PageStream[T]:
         self._group = anyio.create_task_group()
@@ -407,44 +458,32 @@ class PageStream(Generic[T]):
             raise page
         return page
 
-    def _ask(self, remaining: int | None) -> int:
-        return _page_limit(self._page_size, remaining)
-
     async def _get(self, planned: _Fetched[T]) -> None:
         try:
             planned.result = await self._fetch(planned.offset, planned.ask)
         except BSGError as exc:
-            exc.offset = planned.offset
             planned.result = exc
         planned.arrived.set()
 
-    def _plan(self, window: deque[_Fetched[T]], cursor: _Cursor, fetchers: TaskGroup) -> None:
+    def _plan(self, window: deque[_Fetched[T]], cursor: _Cursor[T], fetchers: TaskGroup) -> None:
         """Request pages until ``prefetch`` are ahead (one until the total is known)."""
         planned_to = window[-1].offset + window[-1].ask if window else cursor.offset
-        remaining, total = cursor.remaining, cursor.total
-        left = None if remaining is None else remaining - (planned_to - cursor.offset)
-        size = self._window if total is not None else 1
-        while len(window) < size and (total is None or planned_to < total):
-            if left is not None and left <= 0:
-                return
-            ask = self._ask(left)
-            planned = _Fetched[T](planned_to, ask)
+        for offset, ask in cursor.plan(planned_to, self._window - len(window)):
+            planned = _Fetched[T](offset, ask)
             window.append(planned)
             fetchers.start_soon(self._get, planned)
-            planned_to += ask
-            left = None if left is None else left - ask
 
     async def _produce(self) -> None:
         """Fetch ahead of the consumer in windows that slide; hand pages out in order."""
-        cursor = _Cursor(self._start, self._limit)
+        cursor = _Cursor[T](self._page_size, self._start, self._limit)
         async with self._send:
-            replan = True
+            replan = not cursor.done
             while replan:
                 async with anyio.create_task_group() as fetchers:
                     replan = await self._slide(fetchers, cursor)
                     fetchers.cancel_scope.cancel()
 
-    async def _slide(self, fetchers: TaskGroup, cursor: _Cursor) -> bool:
+    async def _slide(self, fetchers: TaskGroup, cursor: _Cursor[T]) -> bool:
         """Hand out pages while the plan holds; True to plan again from ``cursor``."""
         window: deque[_Fetched[T]] = deque()
         while True:
@@ -453,40 +492,19 @@ class PageStream(Generic[T]):
                 return False
             head = window.popleft()
             await head.arrived.wait()
-            result = head.result
-            assert result is not None  # noqa: S101 - set before arrived
-            if not isinstance(result, BSGError):
-                result = self._guard.check(head.offset, result) or result
-            if isinstance(result, BSGError):
-                await self._send.send(result)
+            assert head.result is not None  # noqa: S101 - set before arrived
+            try:
+                page = cursor.take(head.offset, head.ask, head.result)
+            except BSGError as exc:
+                await self._send.send(exc)
                 return False
-            received = len(result.items)
-            remaining = cursor.remaining
-            items = result.items if remaining is None else result.items[:remaining]
-            cursor.offset, cursor.total = head.offset + received, result.total
-            if remaining is not None:
-                cursor.remaining = remaining - len(items)
-            if items:
+            if page is not None:
                 # Blocks until the consumer takes it: a slow consumer holds
                 # the window, never more than ``prefetch`` pages ahead.
-                await self._send.send(Page(items=items, offset=head.offset, total=result.total))
-            if (
-                not items
-                or received < head.ask
-                or cursor.offset >= result.total
-                or cursor.remaining == 0
-            ):
+                await self._send.send(page)
+            if cursor.done:
                 return False
-            if received != head.ask:
+            if cursor.offset != head.offset + head.ask:
                 # A page larger than asked: the planned offsets no longer
                 # line up; drop them and plan again from where we are.
                 return True
-
-
-class _Cursor:
-    """Where a stream stands: next offset, rows still wanted, last total seen."""
-
-    def __init__(self, offset: int, remaining: int | None) -> None:
-        self.offset = offset
-        self.remaining = remaining
-        self.total: int | None = None

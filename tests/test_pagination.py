@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -256,3 +257,39 @@ async def test_an_error_in_the_stream_block_comes_out_as_raised() -> None:
                 async for _ in pages:
                     raise LookupError("stop here")
         assert tasks == len(anyio.get_running_tasks())
+
+
+async def test_paging_keywords_are_one_typed_dict(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """The same four keywords on every list and search call, passable as one dict;
+    a misspelt one is a TypeError before anything is sent."""
+    book = Book(100)
+    route = api.get("/contacts").mock(side_effect=book)
+    paging: bsg_async.PagingOptions = {"page_size": 20, "offset": 10, "limit": 30}
+    ids = await client.contacts.list(**paging).collect()
+    assert list(range(11, 41)) == [c.id for c in ids]
+    assert [(10, 20), (30, 15)] == book.asked
+    calls: list[Callable[[], object]] = [
+        lambda: client.contacts.list(page_sise=20),  # type: ignore[call-arg]
+        lambda: client.contacts.search(field="phone", operator="=", value=1, pagesize=20),  # type: ignore[call-arg]
+        lambda: client.lists.list(perfetch=2),  # type: ignore[call-arg]
+        lambda: client.stoplist.list(ofset=3),  # type: ignore[call-arg]
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            call()
+    assert 2 == route.call_count
+
+
+async def test_pages_and_stream_are_public_types(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """pages(), stream() and async for return the exported iterator types."""
+    api.get("/contacts").mock(side_effect=Book(40))
+    paginator = client.contacts.list(page_size=15, prefetch=2)
+    assert isinstance(paginator.pages(), bsg_async.PageIterator)
+    assert isinstance(paginator.__aiter__(), bsg_async.ItemIterator)
+    async with paginator.stream() as pages:
+        assert isinstance(pages, bsg_async.PageStream)
+        assert [40, 40, 40] == [page.total async for page in pages]

@@ -10,7 +10,7 @@ import attrs
 
 from bsg_async._converter import read_items, read_page
 from bsg_async._errors import BSGError, RateLimitError, UnprocessableEntityError
-from bsg_async._pagination import Paginator
+from bsg_async._pagination import DEFAULT_PAGE_SIZE, PAGING_KEYWORDS, Paginator
 from bsg_async._validate import (
     check_concurrency,
     check_criteria,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 
     from bsg_async._bulk import BulkIterator
+    from bsg_async._pagination import PagingOptions
     from bsg_async.models import Page
 
 __all__ = [
@@ -178,21 +179,14 @@ class Resource:
         )
 
     def _paginate(
-        self,
-        path: str,
-        cls: type[T],
-        params: Params,
-        *,
-        page_size: object,
-        offset: object,
-        limit: object,
-        prefetch: object,
+        self, path: str, cls: type[T], params: Params, *, paging: PagingOptions
     ) -> Paginator[T]:
         """A paginator over ``GET path`` with ``params`` plus the page parameters."""
-        size = check_page_size(page_size)
-        start = check_offset(offset)
-        cap = check_limit(limit)
-        window = check_prefetch(prefetch)
+        _check_keywords(paging)
+        size = check_page_size(paging.get("page_size", DEFAULT_PAGE_SIZE))
+        start = check_offset(paging.get("offset", 0))
+        cap = check_limit(paging.get("limit"))
+        window = check_prefetch(paging.get("prefetch", 1))
 
         async def fetch(at: int, count: int) -> Page[T]:
             query: Params = [("page[limit]", count), ("page[offset]", at), *params]
@@ -222,13 +216,21 @@ class Resource:
         sorts: Iterable[str],
         custom_field_ids: bool = False,
         extra: Params | None = None,
-        paging: dict[str, object],
+        paging: PagingOptions,
     ) -> Paginator[T]:
         """A paginator over a search endpoint (conditions, ``sort``, ``way``)."""
+        _check_keywords(paging)
         params = check_criteria(criteria, where, fields=fields, custom_field_ids=custom_field_ids)
         params += check_sort(*ordering, sorts)
         params += extra or []
-        return self._paginate(path, cls, params, **paging)
+        return self._paginate(path, cls, params, paging=paging)
+
+
+def _check_keywords(paging: PagingOptions) -> None:
+    """Refuse a misspelt paging keyword as Python refuses any unexpected one."""
+    unknown = sorted(set(paging) - PAGING_KEYWORDS)
+    if unknown:
+        raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
 
 
 # Lookups-and-resends after a create whose outcome was unknown.

@@ -26,7 +26,9 @@ from bsg_async.resources._base import (
 )
 
 if TYPE_CHECKING:
-    from bsg_async._pagination import Paginator
+    from typing_extensions import Unpack
+
+    from bsg_async._pagination import Paginator, PagingOptions
     from bsg_async.resources._base import Params
 
 __all__ = ["Contacts"]
@@ -51,20 +53,15 @@ class Contacts(Resource):
         *,
         lists: Iterable[int] | None = None,
         groups: Iterable[int] | None = None,
-        page_size: int = 500,
-        offset: int = 0,
-        limit: int | None = None,
-        prefetch: int = 1,
+        **paging: Unpack[PagingOptions],
     ) -> Paginator[Contact]:
         """Iterate over contacts, optionally only those in some lists.
 
         Args:
             lists: Ids of lists whose contacts to return (None: all).
             groups: The same as ``lists``, in the API's word.
-            page_size: Contacts per request, 15 to 500.
-            offset: Where to start (to resume an earlier walk).
-            limit: Most contacts to return (None: all).
-            prefetch: Pages fetched concurrently once the total is known.
+            **paging: ``page_size`` (15 to 500, default 500), ``offset``,
+                ``limit`` and ``prefetch``: see ``PagingOptions``.
 
         Returns:
             A paginator: ``async for``, ``.pages()`` or ``await .collect()``.
@@ -78,10 +75,7 @@ class Contacts(Resource):
             "/contacts",
             Contact,
             params,
-            page_size=page_size,
-            offset=offset,
-            limit=limit,
-            prefetch=prefetch,
+            paging=paging,
         )
 
     def search(
@@ -93,10 +87,7 @@ class Contacts(Resource):
         where: Iterable[tuple[str | int, str, str | float]] | None = None,
         sort: str | None = None,
         way: str | None = None,
-        page_size: int = 500,
-        offset: int = 0,
-        limit: int | None = None,
-        prefetch: int = 1,
+        **paging: Unpack[PagingOptions],
     ) -> Paginator[Contact]:
         """Iterate over contacts matching one condition.
 
@@ -108,10 +99,8 @@ class Contacts(Resource):
                 (field, operator, value) tuples, instead of the three above.
             sort: id or phone (None: the API's default, id).
             way: asc or desc.
-            page_size: Contacts per request, 15 to 500.
-            offset: Where to start.
-            limit: Most contacts to return.
-            prefetch: Pages fetched concurrently once the total is known.
+            **paging: ``page_size`` (15 to 500, default 500), ``offset``,
+                ``limit`` and ``prefetch``: see ``PagingOptions``.
 
         Raises:
             InvalidRequestError: An argument is invalid (nothing sent).
@@ -125,7 +114,7 @@ class Contacts(Resource):
             fields=SEARCH_FIELDS,
             sorts=SORTS,
             custom_field_ids=True,
-            paging={"page_size": page_size, "offset": offset, "limit": limit, "prefetch": prefetch},
+            paging=paging,
         )
 
     async def get(self, contact_id: int) -> Contact:

@@ -18,7 +18,9 @@ from bsg_async.resources._base import Resource, chunked, ignore_body, settle_cre
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from bsg_async._pagination import Paginator
+    from typing_extensions import Unpack
+
+    from bsg_async._pagination import Paginator, PagingOptions
 
 __all__ = ["Lists"]
 
@@ -45,11 +47,7 @@ class Lists(Resource):
 
     def list(
         self,
-        *,
-        page_size: int = 500,
-        offset: int = 0,
-        limit: int | None = None,
-        prefetch: int = 1,
+        **paging: Unpack[PagingOptions],
     ) -> Paginator[ContactList]:
         """Iterate over the account's contact lists.
 
@@ -60,10 +58,7 @@ class Lists(Resource):
             "/groups",
             ContactList,
             [],
-            page_size=page_size,
-            offset=offset,
-            limit=limit,
-            prefetch=prefetch,
+            paging=paging,
         )
 
     def search(
@@ -75,10 +70,7 @@ class Lists(Resource):
         where: Iterable[tuple[str, str, str | float]] | None = None,
         sort: str | None = None,
         way: str | None = None,
-        page_size: int = 500,
-        offset: int = 0,
-        limit: int | None = None,
-        prefetch: int = 1,
+        **paging: Unpack[PagingOptions],
     ) -> Paginator[ContactList]:
         """Iterate over lists matching one condition.
 
@@ -91,10 +83,8 @@ class Lists(Resource):
                 (field, operator, value) tuples, instead of the three above.
             sort: id, items, name, description or created_at.
             way: asc or desc.
-            page_size: Lists per request, 15 to 500.
-            offset: Where to start.
-            limit: Most lists to return.
-            prefetch: Pages fetched concurrently once the total is known.
+            **paging: ``page_size`` (15 to 500, default 500), ``offset``,
+                ``limit`` and ``prefetch``: see ``PagingOptions``.
         """
         return self._search(
             "/groups/search",
@@ -104,7 +94,7 @@ class Lists(Resource):
             (sort, way),
             fields=SEARCH_FIELDS,
             sorts=SORTS,
-            paging={"page_size": page_size, "offset": offset, "limit": limit, "prefetch": prefetch},
+            paging=paging,
         )
 
     async def get(self, list_id: int) -> ContactList:

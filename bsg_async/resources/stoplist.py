@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     import builtins
     from collections.abc import Iterable
 
-    from bsg_async._pagination import Paginator
+    from typing_extensions import Unpack
+
+    from bsg_async._pagination import Paginator, PagingOptions
     from bsg_async.resources._base import Params
 
 __all__ = ["Stoplist"]
@@ -42,10 +44,7 @@ class Stoplist(Resource):
         self,
         *,
         type: StoplistType | str | None = None,
-        page_size: int = 500,
-        offset: int = 0,
-        limit: int | None = None,
-        prefetch: int = 1,
+        **paging: Unpack[PagingOptions],
     ) -> Paginator[StoplistEntry]:
         """Iterate over stop-list entries, optionally of one type.
 
@@ -54,10 +53,8 @@ class Stoplist(Resource):
 
         Args:
             type: sms, viber, rcs or whatsapp (None: every type).
-            page_size: Entries per request, 15 to 500.
-            offset: Where to start.
-            limit: Most entries to return (None: all).
-            prefetch: Pages fetched concurrently once the total is known.
+            **paging: ``page_size`` (15 to 500, default 500), ``offset``,
+                ``limit`` and ``prefetch``: see ``PagingOptions``.
 
         Raises:
             InvalidRequestError: An argument is out of range (nothing sent).
@@ -70,10 +67,7 @@ class Stoplist(Resource):
             "/stoplist",
             StoplistEntry,
             params,
-            page_size=page_size,
-            offset=offset,
-            limit=limit,
-            prefetch=prefetch,
+            paging=paging,
         )
 
     def search(
@@ -87,10 +81,7 @@ class Stoplist(Resource):
         way: str | None = None,
         list_id: int | None = None,
         contact_group_id: int | None = None,
-        page_size: int = 500,
-        offset: int = 0,
-        limit: int | None = None,
-        prefetch: int = 1,
+        **paging: Unpack[PagingOptions],
     ) -> Paginator[StoplistEntry]:
         """Iterate over stop-list entries matching one condition.
 
@@ -104,10 +95,8 @@ class Stoplist(Resource):
             way: asc or desc.
             list_id: Only phones that are in this contact list.
             contact_group_id: The same as ``list_id``, in the API's word.
-            page_size: Entries per request, 15 to 500.
-            offset: Where to start.
-            limit: Most entries to return.
-            prefetch: Pages fetched concurrently once the total is known.
+            **paging: ``page_size`` (15 to 500, default 500), ``offset``,
+                ``limit`` and ``prefetch``: see ``PagingOptions``.
         """
         extra: Params = []
         chosen, word = one_of_named(list_id, contact_group_id, "list_id", "contact_group_id")
@@ -122,7 +111,7 @@ class Stoplist(Resource):
             fields=SEARCH_FIELDS,
             sorts=SORTS,
             extra=extra,
-            paging={"page_size": page_size, "offset": offset, "limit": limit, "prefetch": prefetch},
+            paging=paging,
         )
 
     async def add(
