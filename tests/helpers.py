@@ -6,9 +6,11 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio.abc
 import anyio.lowlevel
+import respx
 
 import bsg_async
 
@@ -92,3 +94,18 @@ async def raw_server(
         group.start_soon(listener.serve, serve)
         yield f"http://127.0.0.1:{port}"
         group.cancel_scope.cancel()
+
+
+def bodies(route: respx.Route) -> list[Any]:
+    """The JSON body of every request a route received."""
+    return [json.loads(call.request.content) for call in route.calls]
+
+
+def queries(route: respx.Route) -> list[list[tuple[str, str]]]:
+    """The query parameters of every request a route received, in order."""
+    return [list(call.request.url.params.multi_items()) for call in route.calls]
+
+
+def query_of(route: respx.Route, index: int = -1) -> list[tuple[str, str]]:
+    """The query parameters of one request a route received (the last by default)."""
+    return queries(route)[index]

@@ -1,4 +1,4 @@
-"""Contacts and stop list over respx: exact request shapes and parsed answers."""
+"""Contacts over respx: exact request shapes, chunking and parsed answers."""
 
 from __future__ import annotations
 
@@ -10,18 +10,15 @@ import pytest
 import respx
 
 import bsg_async
-from bsg_async.models import Contact, HlrStatus, StoplistEntry
-from tests.helpers import contact_json
+from bsg_async.models import Contact, HlrStatus
+from bsg_async.resources._base import chunk_query
+from tests.helpers import contact_json, queries, query_of
 
 pytestmark = pytest.mark.anyio
 
 
 def body_of(route: respx.Route, index: int = -1) -> Any:
     return json.loads(route.calls[index].request.content)
-
-
-def query_of(route: respx.Route, index: int = -1) -> list[tuple[str, str]]:
-    return list(route.calls[index].request.url.params.multi_items())
 
 
 async def test_get_sends_bearer_and_parses(client: bsg_async.Client, api: respx.MockRouter) -> None:
@@ -121,45 +118,6 @@ async def test_list_query_is_bracketed(client: bsg_async.Client, api: respx.Mock
     assert [1] == [c.id for c in items]
 
 
-async def test_stoplist_sends_both_filter_names(
-    client: bsg_async.Client, api: respx.MockRouter
-) -> None:
-    """The type filter goes out as `type` (spec) and `types` (seed)."""
-    route = api.get("/stoplist").respond(
-        200,
-        json={
-            "data": [
-                {
-                    "id": 9392897,
-                    "phone": 85267202829,
-                    "created_at": "2022-04-18 19:22:16",
-                    "sms_stoplist": True,
-                    "viber_stoplist": False,
-                }
-            ],
-            "total": "1",
-        },
-    )
-    entries = await client.stoplist.list(type="sms").collect()
-    assert [
-        ("page[limit]", "500"),
-        ("page[offset]", "0"),
-        ("type", "sms"),
-        ("types", "sms"),
-    ] == query_of(route)
-    assert [(9392897, 85267202829, True, False)] == [
-        (e.id, e.phone, e.sms_stoplist, e.viber_stoplist) for e in entries
-    ]
-    assert isinstance(entries[0], StoplistEntry)
-
-
-async def test_stoplist_without_type(client: bsg_async.Client, api: respx.MockRouter) -> None:
-    """No type: no filter parameter at all."""
-    route = api.get("/stoplist").respond(200, json={"data": [], "total": 0})
-    assert [] == await client.stoplist.list().collect()
-    assert [("page[limit]", "500"), ("page[offset]", "0")] == query_of(route)
-
-
 INVALID_CALLS = [
     ("phone too short", lambda c: c.contacts.create(phone=12345678)),
     ("phone too long", lambda c: c.contacts.create(phone=10**15)),
@@ -212,3 +170,123 @@ async def test_http_client_is_used_and_not_closed(api: respx.MockRouter) -> None
             assert 1 == (await client.contacts.get(1)).id
         assert client.is_closed
         assert not mine.is_closed
+
+
+async def test_delete_is_204(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """DELETE /contacts/{id} answering 204 returns None."""
+    route = api.delete("/contacts/5").respond(204)
+    await client.contacts.delete(5)
+    assert 1 == route.call_count
+
+
+async def test_delete_retry_finding_it_gone_is_success(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """A delete whose first answer was lost, then 422 on retry, counts as done."""
+    route = api.delete("/contacts/5").mock(
+        side_effect=[
+            httpx.ReadError("reset"),
+            httpx.Response(422, json={"message": "Invalid contact id"}),
+        ]
+    )
+    await client.contacts.delete(5)
+    assert 2 == route.call_count
+
+
+async def test_delete_missing_is_not_found(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """A first-attempt 422 on delete is NotFoundError."""
+    api.delete("/contacts/5").respond(422, json={"message": "Invalid contact id", "errors": []})
+    with pytest.raises(bsg_async.NotFoundError):
+        await client.contacts.delete(5)
+
+
+@pytest.mark.parametrize(
+    ("count", "chunks"), [(1, [1]), (5000, [5000]), (5001, [5000, 1]), (10001, [5000, 5000, 1])]
+)
+def test_chunk_query_caps_ids_at_5000(count: int, chunks: list[int]) -> None:
+    """With room in the URL, a call carries at most 5,000 ids."""
+    sizes = [len(c) for c in chunk_query(list(range(1, count + 1)), "contact_ids[]", 5000, 10**9)]
+    assert chunks == sizes
+
+
+def test_chunk_query_caps_url_length() -> None:
+    """Each chunk's encoded query fits the character budget exactly."""
+    ids = list(range(248_452_739, 248_452_739 + 1000))
+    chunks = list(chunk_query(ids, "contact_ids[]", 5000, 8000))
+    encoded = [len(str(httpx.QueryParams([("contact_ids[]", i) for i in c]))) for c in chunks]
+    assert ids == [i for c in chunks for i in c]
+    assert all(length <= 8000 for length in encoded)
+    assert [285, 285, 285, 145] == [len(c) for c in chunks]
+
+
+async def test_delete_many_sends_every_id_once(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """12,000 real-sized ids go out in order, none lost, every URL within budget."""
+    route = api.post("/contacts/delete").respond(204)
+    ids = list(range(248_452_739, 248_452_739 + 12_000))
+    await client.contacts.delete_many(contact_ids=ids)
+    sent = [int(v) for q in queries(route) for k, v in q if k == "contact_ids[]"]
+    assert ids == sent
+    assert all(len(call.request.url.query) <= 8000 for call in route.calls)
+
+
+async def test_delete_many_by_lists(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """group_ids[] go in a call of their own."""
+    route = api.post("/contacts/delete").respond(204)
+    await client.contacts.delete_many(contact_ids=[7], group_ids=[1, 2])
+    assert [[("contact_ids[]", "7")], [("group_ids[]", "1"), ("group_ids[]", "2")]] == queries(
+        route
+    )
+
+
+async def test_delete_many_needs_ids(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """No ids at all is an InvalidRequestError, not a request."""
+    with pytest.raises(bsg_async.InvalidRequestError):
+        await client.contacts.delete_many()
+    assert 0 == len(api.calls)
+
+
+async def test_search_uses_meta_total(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """search() sends search[...] parameters and pages by meta.page.total."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["page[offset]"])
+        rows = [contact_json(i) for i in range(offset + 1, min(offset + 15, 20) + 1)]
+        meta = {"page": {"limit": 15, "offset": offset, "total": 20}}
+        return httpx.Response(200, json={"data": rows, "meta": meta})
+
+    route = api.get("/contacts/search").mock(side_effect=answer)
+    found = await client.contacts.search(
+        field=388077, operator="like", value="Zuf", sort="phone", way="desc", page_size=15
+    ).collect()
+    assert list(range(1, 21)) == [c.id for c in found]
+    assert [
+        ("page[limit]", "15"),
+        ("page[offset]", "0"),
+        ("search[field]", "388077"),
+        ("search[operator]", "like"),
+        ("search[value]", "Zuf"),
+        ("sort", "phone"),
+        ("way", "desc"),
+    ] == queries(route)[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"field": "name", "operator": "=", "value": "x"},
+        {"field": "id", "operator": "~", "value": "x"},
+        {"field": "id", "operator": "=", "value": None},
+        {"field": "id", "operator": "=", "value": 1, "sort": "created_at"},
+        {"field": "id", "operator": "=", "value": 1, "way": "up"},
+        {"field": 0, "operator": "=", "value": 1},
+    ],
+)
+async def test_search_rejects_bad_criteria(
+    client: bsg_async.Client, api: respx.MockRouter, kwargs: dict[str, Any]
+) -> None:
+    """Unknown fields, operators, sorts and ways are refused before sending."""
+    with pytest.raises(bsg_async.InvalidRequestError):
+        await client.contacts.search(**kwargs).collect()
+    assert 0 == len(api.calls)
