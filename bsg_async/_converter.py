@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -277,10 +278,18 @@ def _rows_decoder(cls: type) -> Any:  # noqa: ANN401
     return _decoder(list[cls])  # type: ignore[valid-type]
 
 
+_NULL_TEXT = re.compile(rb'"[nN][uU][lL][lL]"')
+
+
 def _one_pass(content: bytes, cls: type, rows: bool) -> Any:  # noqa: ANN401
     """The decoded answer, or None when the generic path must read it."""
     if not ONE_PASS or (cls is ContactList and b'"is_default"' in content):
         # The lists' search answers spell `default` as `is_default`.
+        return None
+    if _NULL_TEXT.search(content):
+        # msgspec's lax mode reads the text "null" (any case) as None where
+        # an optional enum is expected (``hlr_status``): the generic path
+        # keeps it as the value it is.
         return None
     try:
         return (_rows_decoder if rows else _one_decoder)(cls).decode(content)

@@ -10,7 +10,7 @@ import bsg_async.models
 from bsg_async import _converter
 from bsg_async._converter import ShapeError, read_data, read_page
 from bsg_async.models import Contact, ContactList, FieldValues, HlrStatus, Page, StoplistEntry
-from tests.helpers import as_json
+from tests.helpers import as_json, contact_json
 
 # Without msgspec (`nox -s tests_minimal`) only the generic path exists.
 PATHS = ["one-pass", "generic"] if _converter.ONE_PASS else ["generic"]
@@ -297,3 +297,16 @@ def test_odd_field_key_fails_neither_its_row_nor_the_page() -> None:
     rows.append({"id": 4, "phone": 100_000_004, "fields": []})
     page = read_page(as_json({"data": rows, "total": "4"}), Contact, offset=0)
     assert [{387714: "a", "x-legacy": "b"}] * 3 + [{}] == [c.fields for c in page.items]
+
+
+@pytest.mark.parametrize("text", ["null", "NULL", "Null"])
+def test_the_text_null_is_a_value_not_a_missing_one(text: str) -> None:
+    """A status that reads "null" stays that text, on one contact and on a page
+    (msgspec's lax mode alone would turn it into None)."""
+    row = {**contact_json(7), "hlr_status": text}
+    one = read_data(as_json({"data": row}), Contact)
+    page = read_page(as_json({"data": [row, contact_json(8)], "total": 2}), Contact, 0)
+    assert [text, text, "unknown"] == [
+        one.hlr_status.value if one.hlr_status else None,
+        *(c.hlr_status.value if c.hlr_status else None for c in page.items),
+    ]
