@@ -22,6 +22,7 @@ from bsg_async._errors import (
     BSGError,
     BulkError,
     ClientClosedError,
+    CoordinationError,
     DecodeError,
     DuplicateInputError,
     EventLoopError,
@@ -36,7 +37,7 @@ from bsg_async._errors import (
 )
 from bsg_async._frames import Listing
 from bsg_async._pagination import ItemIterator, PageIterator, PageStream, Paginator, PagingOptions
-from bsg_async._shared import CoordinationError, RedisCoordination
+from bsg_async._redis import RedisCoordination
 from bsg_async._validate import parse_phone
 from bsg_async._version import __version__
 from bsg_async.models import (

@@ -25,12 +25,15 @@ import anyio
 import httpx
 
 from bsg_async._call import KEY, LoginFailedError, call_of
-from bsg_async._shared import CoordinationError
+from bsg_async._coordination import LocalCoordination
+from bsg_async._errors import CoordinationError
+from bsg_async._redis import RedisShared
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bsg_async._shared import RedisCoordination
+    from bsg_async._coordination import Coordination
+    from bsg_async._redis import RedisCoordination
 
 __all__ = ["AuthTransport", "Secret", "jwt_expiry", "redact"]
 
@@ -137,7 +140,11 @@ class AuthTransport(httpx.AsyncBaseTransport):
         shared: RedisCoordination | None = None,
     ) -> None:
         self._transport = transport
-        self._shared = shared
+        local = LocalCoordination(clock=clock)
+        # Where the token and its renewal lock live: this client, or Redis.
+        self._shared: Coordination = (
+            local if shared is None else RedisShared(shared, local, clock=clock, sleep=anyio.sleep)
+        )
         self._api_key = api_key
         self._login_url = login_url
         self._refresh_url = refresh_url
@@ -147,6 +154,8 @@ class AuthTransport(httpx.AsyncBaseTransport):
         self._lifetime = 0.0
         self._slowest = 0.0
         self._rejected: httpx.Response | None = None
+        # The last token the API refused (401): never taken up again.
+        self._refused: Secret | None = None
         self._lock = anyio.Lock()
         self.logins = 0
         self.refreshes = 0
@@ -237,9 +246,7 @@ class AuthTransport(httpx.AsyncBaseTransport):
             usable = self._usable(stale)
             if usable is not None:
                 return usable
-            if self._shared is None:
-                return await self._renew(request, stale)
-            return await self._renew_shared(request, stale)
+            return await self._renew_for_all(request, stale)
 
     def _usable(self, stale: Secret | None) -> Secret | None:
         """The stored token, when it can serve a request refused with ``stale``."""
@@ -276,36 +283,26 @@ class AuthTransport(httpx.AsyncBaseTransport):
         if shared is None:
             return None
         mine = None if self._token is None else self._token.reveal()
-        refused = None if stale is None else stale.reveal()
-        if shared in {mine, refused}:
+        refused = {None if token is None else token.reveal() for token in (stale, self._refused)}
+        if shared == mine or shared in refused:
             return None
         self._store(shared)
         return self._usable(stale)
 
     async def _adopt_shared(self, stale: Secret | None) -> Secret | None:
         """Look in the shared store for a token fresher than ours, and take it."""
-        assert self._shared is not None  # noqa: S101 - called only when shared
         return self._adopt(await self._shared.load_token(), stale)
 
-    async def _renew_shared(self, request: httpx.Request, stale: Secret | None) -> Secret:
-        """Renew once for every worker; alone while Redis is down, if allowed."""
-        shared = self._shared
-        assert shared is not None  # noqa: S101 - called only when shared
-        try:
-            return await self._renew_for_all(request, stale)
-        except CoordinationError:
-            if shared.on_error != "local":
-                raise
-            # This worker logs in (or refreshes) alone; the shared token is
-            # taken up again at a renewal once Redis answers.
-            shared.fallbacks += 1
-            usable = self._usable(stale)
-            return usable if usable is not None else await self._renew(request, stale)
-
     async def _renew_for_all(self, request: httpx.Request, stale: Secret | None) -> Secret:
-        """Take the shared lock and renew, or wait for the worker that holds it."""
+        """Take the renewal lock and renew, or wait for the holder's token.
+
+        With this client's own coordination the lock is always free (the
+        layer's own lock already lets one task renew at a time) and the
+        store holds this client's token; through Redis, one worker renews
+        for all. While Redis is down and ``on_error="local"``, each step is
+        taken locally and this client renews alone.
+        """
         shared = self._shared
-        assert shared is not None  # noqa: S101 - called only when shared
         adopted = await self._adopt_shared(stale)
         if adopted is not None:
             return adopted
@@ -320,7 +317,6 @@ class AuthTransport(httpx.AsyncBaseTransport):
             adopted = self._adopt(changed, stale)
             if adopted is not None:
                 return adopted
-        fresh: Secret | None = None
         try:
             # It may have been renewed between our look and the lock.
             adopted = await self._adopt_shared(stale)
@@ -329,11 +325,6 @@ class AuthTransport(httpx.AsyncBaseTransport):
             fresh = await self._renew(request, stale)
             lifetime = None if self._expires_at is None else self._expires_at - self._clock()
             await shared.store_token(fresh.reveal(), lifetime)
-        except CoordinationError:
-            if fresh is None or shared.on_error != "local":
-                raise
-            return fresh  # renewed; only sharing it failed (Redis went down meanwhile)
-        else:
             return fresh
         finally:
             with contextlib.suppress(CoordinationError):  # the lock expires by itself
@@ -356,7 +347,7 @@ class AuthTransport(httpx.AsyncBaseTransport):
             # Refused as unauthenticated: the request was not applied, so
             # replaying it is safe whatever it does.
             await response.aclose()
-            stale = token
+            stale = self._refused = token
             call.retries_taken += 1
 
     async def aclose(self) -> None:

@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from bsg_async._shared import RedisCoordination
+    from bsg_async._redis import RedisCoordination
     from bsg_async.resources._base import Params
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "InsecureTransportWarning", "UnclosedClientWarning"]

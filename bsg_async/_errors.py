@@ -49,6 +49,7 @@ __all__ = [
     "BadRequestError",
     "BulkError",
     "ClientClosedError",
+    "CoordinationError",
     "DecodeError",
     "DuplicateInputError",
     "EventLoopError",
@@ -380,3 +381,7 @@ def describe_body(response: httpx.Response) -> str:
     snippet = " ".join(snippet.split())
     more = "..." if len(response.content) > _SNIPPET else ""
     return f"a non-JSON body ({content_type}, {len(response.content)} bytes): {snippet!r}{more}"
+
+
+class CoordinationError(BSGError):
+    """Redis, which coordinates the workers, could not be reached; nothing was sent."""

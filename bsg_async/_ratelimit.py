@@ -13,6 +13,10 @@ A request carrying a total budget (``Call.deadline`` on its call record,
 on this transport's clock) does not wait past it: a pause or a rate-limit
 wait that would end after the deadline raises ``WaitTooLongError`` at once.
 
+The bucket and the pause are a ``Coordination`` (``_coordination``): this
+client's own, or, with ``shared``, every worker's through Redis. The layer
+has one path either way.
+
 Authentication sits below this layer, so a request's token is read only
 once it holds its slot and its rate-limit token.
 """
@@ -20,87 +24,28 @@ once it holds its slot and its rate-limit token.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
 from bsg_async._call import LoginFailedError, WaitTooLongError, budget_left, call_of
+from bsg_async._coordination import LocalCoordination
 from bsg_async._errors import parse_retry_after
-from bsg_async._shared import CoordinationError
+from bsg_async._redis import RedisShared
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from bsg_async._shared import RedisCoordination
+    from bsg_async._coordination import Coordination
+    from bsg_async._redis import RedisCoordination
 
-__all__ = ["RateLimitTransport", "TokenBucket"]
-
-R = TypeVar("R")
+__all__ = ["RateLimitTransport"]
 
 _PAUSING_STATUSES = frozenset({429, 503})
 
 logger = logging.getLogger("bsg_async")
-
-
-class TokenBucket:
-    """A reserving token bucket: each caller is told exactly how long to wait.
-
-    Tokens may go negative; a negative balance is a queue of reservations,
-    so concurrent callers get distinct, evenly spaced send times.
-
-    A pause (``pause_until``) moves the schedule: the turns reserved before
-    it are void (``generation`` changes; their holders reserve again), and
-    the bucket starts afresh when the pause ends, so the second after a pause
-    holds at most ``rate`` plus the burst, like any other.
-
-    Args:
-        rate: Tokens added per second.
-        burst: Most tokens held at once (requests allowed back to back).
-    """
-
-    def __init__(self, rate: float, burst: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = burst
-        self.generation = 0
-        self._tokens = burst
-        self._last: float | None = None
-
-    def reserve(self, now: float) -> float:
-        """Take one token at time ``now``; return the seconds to wait for it."""
-        last = self._last
-        if last is None or now > last:
-            if last is not None:
-                self._tokens = min(self.burst, self._tokens + (now - last) * self.rate)
-            self._last = last = now
-        # During a pause ``last`` is its end, later than now: the wait runs
-        # from there.
-        self._tokens -= 1
-        start = last - now
-        if self._tokens >= 0:
-            return start
-        return start - self._tokens / self.rate
-
-    def pause_until(self, end: float) -> None:
-        """Send nothing before ``end``: void the turns reserved so far and refill at ``end``."""
-        if self._last is not None and end <= self._last and self._tokens >= 0:
-            return  # already paused at least that long, with no turn waiting
-        self.generation += 1
-        self._tokens = self.burst
-        self._last = max(end, self._last or end)
-
-    def give_back(self) -> None:
-        """Return the token of a reservation that will not be used."""
-        self._tokens = min(self.burst, self._tokens + 1)
-
-
-def default_burst(rate: float) -> float:
-    """Burst allowed for a rate: a tenth of a second's worth, at least one."""
-    return max(1.0, math.floor(rate / 10))
 
 
 class RateLimitTransport(httpx.AsyncBaseTransport):
@@ -133,24 +78,19 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._transport = transport
         self.max_pause = max_pause
-        self._shared = shared
-        self._bucket = None if rate is None else TokenBucket(rate, burst or default_burst(rate))
+        local = LocalCoordination(rate=rate, burst=burst, clock=clock, sleep=sleep)
+        self._coordination: Coordination = (
+            local if shared is None else RedisShared(shared, local, clock=clock, sleep=sleep)
+        )
         self._slots = anyio.Semaphore(max_concurrency)
         self.max_concurrency = max_concurrency
         self._clock = clock
         self._sleep = sleep
-        self._paused_until = 0.0
 
     @property
     def in_flight(self) -> int:
         """Requests currently holding a slot."""
         return self.max_concurrency - self._slots.value
-
-    def pause(self, seconds: float) -> None:
-        """Hold back every request for ``seconds`` from now; turns resume at the rate after."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-        if self._bucket is not None:
-            self._bucket.pause_until(self._paused_until)
 
     def _check_budget(self, request: httpx.Request, wait: float, *, paused: bool) -> None:
         left = budget_left(call_of(request), self._clock())
@@ -158,7 +98,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             raise WaitTooLongError(request, wait=wait, left=left, paused=paused)
 
     async def _wait_for_pause(self, request: httpx.Request) -> None:
-        while (remaining := self._paused_until - self._clock()) > 0:
+        while (remaining := self._coordination.held_for()) > 0:
             self._check_budget(request, remaining, paused=True)
             await self._sleep(remaining)
 
@@ -166,64 +106,24 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         if response.status_code in _PAUSING_STATUSES:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             if retry_after:
-                seconds = min(retry_after, self.max_pause)
-                self.pause(seconds)
-                if self._shared is not None:
-                    await self._coordinated(self._shared.pause(seconds))
-
-    async def _coordinated(self, call: Awaitable[R]) -> R | None:
-        """A shared decision, or None to decide locally when Redis is down and allowed."""
-        assert self._shared is not None  # noqa: S101 - called only when shared
-        try:
-            return await call
-        except CoordinationError:
-            if self._shared.on_error != "local":
-                raise
-            self._shared.fallbacks += 1
-            return None
-
-    async def _reserve_shared(self, request: httpx.Request) -> bool:
-        """Wait for this request's shared turn; False when Redis is down (pace locally)."""
-        shared = self._shared
-        assert shared is not None  # noqa: S101 - called only when shared
-        bucket = self._bucket
-        while True:
-            if bucket is not None:
-                turn = await self._coordinated(shared.reserve_turn(bucket.rate, bucket.burst))
-            else:
-                turn = await self._coordinated(shared.pause_state())
-            if turn is None:
-                return False
-            wait, generation = turn
-            if not wait:
-                return True
-            self._check_budget(request, wait, paused=bucket is None)
-            await self._sleep(wait)
-            # A pause some worker was asked for while this one waited: the
-            # turn is void, and a new one is taken after the pause.
-            now = await self._coordinated(shared.pause_state())
-            if now is None or (now[1] == generation and not now[0]):
-                return True
+                await self._coordination.pause(min(retry_after, self.max_pause))
 
     async def _reserve(self, request: httpx.Request) -> None:
-        """Wait for this request's turn under the rate limit (shared or local)."""
-        if self._shared is not None and await self._reserve_shared(request):
-            return
-        bucket = self._bucket
-        if bucket is None:
-            return
+        """Wait for this request's turn under the rate limit and any pause."""
+        coordination = self._coordination
         while True:
-            generation = bucket.generation
-            wait = bucket.reserve(self._clock())
+            wait, generation = await coordination.reserve_turn()
             if wait <= 0:
                 return
+            paused = coordination.rate is None or coordination.held_for() > 0
             try:
-                self._check_budget(request, wait, paused=self._paused_until > self._clock())
+                self._check_budget(request, wait, paused=paused)
             except WaitTooLongError:
-                bucket.give_back()
+                coordination.give_back()
                 raise
             await self._sleep(wait)
-            if bucket.generation == generation:
+            left, now = await coordination.pause_state()
+            if now == generation and left <= 0:
                 return
             # A pause began while this request waited for its turn: the turn
             # is void (sending now would add to the burst when the pause

@@ -31,7 +31,7 @@ from bsg_async._version import __version__
 
 if TYPE_CHECKING:
     from bsg_async._clock import Clock
-    from bsg_async._shared import RedisCoordination
+    from bsg_async._redis import RedisCoordination
 
 __all__ = [
     "BorrowedTransport",

@@ -7,7 +7,8 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from bsg_async._ratelimit import RateLimitTransport, TokenBucket, default_burst
+from bsg_async._coordination import TokenBucket, default_burst
+from bsg_async._ratelimit import RateLimitTransport
 from tests.helpers import FakeClock
 
 pytestmark = pytest.mark.anyio

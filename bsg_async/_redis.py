@@ -1,5 +1,9 @@
 """Pacing state and the token shared by many workers, through Redis.
 
+``RedisCoordination`` (public) speaks to Redis; ``RedisShared`` is the
+``Coordination`` a client's layers hold: Redis first, this client alone
+(a ``LocalCoordination``) while Redis is down and ``on_error="local"``.
+
 Several processes (web workers, job runners, notebooks) using one BSG
 account each run a ``Client``. Given the same ``RedisCoordination`` key, they
 share what one client otherwise keeps to itself:
@@ -23,16 +27,20 @@ import logging
 import math
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
-from bsg_async._errors import BSGError
+from bsg_async._errors import CoordinationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
-__all__ = ["CoordinationError", "RedisCoordination"]
+    from bsg_async._coordination import LocalCoordination
+
+__all__ = ["RedisCoordination", "RedisShared"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("bsg_async")
 
@@ -86,10 +94,6 @@ _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-class CoordinationError(BSGError):
-    """Redis, which coordinates the workers, could not be reached; nothing was sent."""
 
 
 class RedisCoordination:
@@ -261,18 +265,117 @@ class RedisCoordination:
         """Give the login lock back (only if still ours)."""
         await self._call(self._unlock(keys=[self._keys("login-lock")], args=[value]))
 
-    async def wait_for_change(self, seen: str | None, *, poll: float = 0.025) -> str | None:
+    async def wait_for_change(
+        self,
+        seen: str | None,
+        *,
+        poll: float = 0.025,
+        sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
+    ) -> str | None:
         """Wait until the shared token differs from ``seen`` or the lock is free.
 
         Returns the new token, or None when the lock came free without one
-        (its holder failed; the caller takes the lock and logs in itself).
+        (its holder failed; the caller takes the lock and logs in itself),
+        or after ``lock_timeout`` on this coordination's clock. ``sleep``
+        waits between looks (the client's, so tests can inject one).
         """
-        with anyio.move_on_after(self.lock_timeout):
-            while True:
-                token = await self.load_token()
-                if token is not None and token != seen:
-                    return token
-                if not await self._call(self.redis.exists(self._keys("login-lock"))):
-                    return None
-                await anyio.sleep(poll)
+        give_up = self._clock() + self.lock_timeout
+        while self._clock() < give_up:
+            token = await self.load_token()
+            if token is not None and token != seen:
+                return token
+            if not await self._call(self.redis.exists(self._keys("login-lock"))):
+                return None
+            await sleep(poll)
         return None
+
+
+class RedisShared:
+    """The ``Coordination`` of one client's layer through Redis, with a local fallback.
+
+    Every decision goes to Redis. When it cannot be reached and the
+    coordination says ``on_error="local"``, the same decision is taken by
+    ``local`` (this client alone) and counted in ``fallbacks``; with
+    ``"fail"`` the ``CoordinationError`` goes up and nothing is sent. Pauses
+    and tokens are also kept in ``local``, so a fallback starts from what
+    this client last knew.
+    """
+
+    def __init__(
+        self,
+        shared: RedisCoordination,
+        local: LocalCoordination,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[object]],
+    ) -> None:
+        self.shared = shared
+        self.local = local
+        self._clock = clock
+        self._sleep = sleep
+        self._fell_back = False  # the last turn was reserved locally
+
+    async def _either(self, remote: Awaitable[T], local: Callable[[], Awaitable[T]]) -> T:
+        """Redis' answer, or the local one while Redis is down (when allowed)."""
+        try:
+            return await remote
+        except CoordinationError:
+            if self.shared.on_error != "local":
+                raise
+            self.shared.fallbacks += 1
+            return await local()
+
+    @property
+    def rate(self) -> float | None:
+        return self.local.rate
+
+    def held_for(self) -> float:
+        return self.local.held_for()
+
+    async def reserve_turn(self) -> tuple[float, int]:
+        rate, burst = self.local.rate, self.local.burst
+        if rate is None or burst is None:
+            return await self.pause_state()
+        self._fell_back = False
+
+        async def alone() -> tuple[float, int]:
+            self._fell_back = True
+            return await self.local.reserve_turn()
+
+        return await self._either(self.shared.reserve_turn(rate, burst), alone)
+
+    def give_back(self) -> None:
+        # A turn reserved in Redis is on every worker's schedule: not returned.
+        if self._fell_back:
+            self.local.give_back()
+
+    async def pause_state(self) -> tuple[float, int]:
+        return await self._either(self.shared.pause_state(), self.local.pause_state)
+
+    async def pause(self, seconds: float) -> None:
+        await self.local.pause(seconds)
+        await self._either(self.shared.pause(seconds), _nothing)
+
+    async def load_token(self) -> str | None:
+        return await self._either(self.shared.load_token(), self.local.load_token)
+
+    async def store_token(self, token: str, lifetime: float | None) -> None:
+        await self.local.store_token(token, lifetime)
+        await self._either(self.shared.store_token(token, lifetime), _nothing)
+
+    async def acquire(self) -> str | None:
+        return await self._either(self.shared.acquire(), self.local.acquire)
+
+    async def release(self, value: str) -> None:
+        await self.local.release(value)
+        await self._either(self.shared.release(value), _nothing)
+
+    async def wait_for_change(self, seen: str | None) -> str | None:
+        return await self._either(
+            self.shared.wait_for_change(seen, sleep=self._sleep),
+            lambda: self.local.wait_for_change(seen),
+        )
+
+
+async def _nothing() -> None:
+    """The local side of a decision already taken locally."""
