@@ -48,7 +48,7 @@ def main(quick: bool) -> None:
         fake = FakeBSG(seed_contacts=size)
         # A tenth of the book on the stop list, so the lists' counts are not zero.
         for contact in list(fake.contacts.values())[::10]:
-            fake.stop(contact["phone"], ["sms"])
+            fake.account.stop(contact.phone, ["sms"])
         token = fake.issue_token(ttl=3600)
         ids = random.Random(1).choices(sorted(fake.contacts), k=calls)
         local = in_process(fake, ids, token)

@@ -240,7 +240,7 @@ def test_a_row_whose_values_changed_is_reported_not_skipped(
     server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """The same phone with another value than an earlier run imported: reported, exit 1."""
-    field_id = server.fake.add_field("Name", "text", None, is_visible=True)["id"]
+    field_id = server.fake.account.add_field("Name", "text", None, is_visible=True).id
     source = tmp_path / "leads.csv"
     source.write_text("phone,Name\n61401629754,Ann\n61401629755,Bob\n", encoding="utf-8")
     assert 0 == import_file(capsys, source, "--field-map", f"Name={field_id}")[0]
@@ -577,9 +577,9 @@ def test_csv_export_neutralises_formulas_and_imports_back_unchanged(
 ) -> None:
     """Formula cells get a leading ' in CSV (not JSONL, not with --raw); the import takes it off."""
     fake = server.fake
-    field_id = fake.add_field("Note", "text", None, is_visible=True)["id"]
+    field_id = fake.account.add_field("Note", "text", None, is_visible=True).id
     for number, text in enumerate(FORMULAS):
-        fake.add_contact(61_401_629_700 + number, [], {field_id: text})
+        fake.account.add_contact(61_401_629_700 + number, [], {field_id: text})
     target = tmp_path / "contacts.csv"
     assert 0 == run(capsys, "contacts", "export", "--format", "csv", "-o", str(target))[0]
     with target.open(encoding="utf-8", newline="") as handle:
@@ -594,7 +594,7 @@ def test_csv_export_neutralises_formulas_and_imports_back_unchanged(
     assert FORMULAS == [json.loads(line)["fields"][str(field_id)] for line in out.splitlines()]
     # The CSV export imports into another book as it was.
     for contact_id in list(fake.contacts):
-        fake.remove_contact(contact_id)
+        fake.account.remove_contact(contact_id)
     code, _, err = run(capsys, "contacts", "import", str(target))
     assert 0 == code, err
     imported = {c["phone"]: c["fields"][field_id] for c in fake.contacts.values()}

@@ -231,3 +231,35 @@ async def test_seeded_data_is_deterministic() -> None:
     assert json.dumps([c["fields"] for c in one.contacts.values()]) == json.dumps(
         [c["fields"] for c in two.contacts.values()]
     )
+
+
+def test_records_are_typed_and_changed_by_the_account() -> None:
+    """The emulator holds an account of typed records; tests set state up through it."""
+    fake = FakeBSG()
+    account = fake.account
+    field = account.add_field("City", "text", None, is_visible=True)
+    group = account.add_group("Leads", None, default=False)
+    contact_id = account.add_contact(61401629754, [group.id], {field.id: "Perth"})
+    contact = fake.contacts[contact_id]
+    # Attributes, and the item reads tests written for dict records use.
+    assert (61401629754, 61401629754, [group.id]) == (
+        contact.phone,
+        contact["phone"],
+        contact.groups,
+    )
+    entry = account.stop(61401629754, ["viber"])
+    assert (True, False) == (entry["viber"], entry["sms"])
+    assert {"id": field.id, "name": "City", "type": "text", "is_visible": True} == field.to_json()
+    assert (1, 1) == (group.to_json()["items"], group.to_json()["stop_list_count"])
+    account.update_contact(contact_id, phone=61401629755, values={field.id: "Hobart"})
+    assert {"stop_list_count": 0, "items": 1} == {
+        key: group.to_json()[key] for key in ("stop_list_count", "items")
+    }
+    shown = account.contact_json(contact)
+    assert (61401629755, {str(field.id): "Hobart"}, "Leads") == (
+        shown["phone"],
+        shown["fields"],
+        shown["groups"][0]["name"],
+    )
+    with pytest.raises(KeyError):
+        contact["no_such_field"]

@@ -195,19 +195,20 @@ def test_list_stop_counts_follow_every_change() -> None:
     fake = FakeBSG(seed_contacts=3)
     group_id = next(iter(fake.groups))
     first, second, _ = sorted(fake.contacts)
-    phone = fake.contacts[first]["phone"]
+    account = fake.account
+    phone = account.contacts[first].phone
 
     def count() -> int:
-        return int(fake.group_json(fake.groups[group_id])["stop_list_count"])
+        return int(account.groups[group_id].to_json()["stop_list_count"])
 
-    entry = fake.stop(phone, ["sms"])
+    entry = account.stop(phone, ["sms"])
     assert 1 == count()
-    fake.change_phone(first, 61401629999)
+    account.change_phone(first, 61401629999)
     assert 0 == count()
-    fake.change_phone(second, phone)
+    account.change_phone(second, phone)
     assert 1 == count()
-    fake.leave(second, group_id)
+    account.leave(second, group_id)
     assert 0 == count()
-    fake.join(second, group_id)
-    fake.unstop(entry["id"], ["sms"])
+    account.join(second, group_id)
+    account.unstop(entry.id, ["sms"])
     assert 0 == count()

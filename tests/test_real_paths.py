@@ -536,7 +536,7 @@ async def test_an_odd_field_key_fails_neither_the_contact_nor_the_walk(
     fake = served.fake
     odd = min(fake.contacts)
     field_id = next(iter(fake.fields))
-    fake.contacts[odd]["fields"]["additionalProp1"] = "string"
+    fake.account.set_value(odd, "additionalProp1", "string")
     async with connect("owned", served) as client:
         contact = await client.contacts.get(odd)
         walked = [c.id async for c in client.contacts.list(page_size=15)]

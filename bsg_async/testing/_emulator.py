@@ -5,10 +5,11 @@ body bytes in; status, headers, body bytes out), so the in-process transport
 and the ASGI app share it. It imports nothing of the SDK: it is written from
 the API's documentation, so it cannot come to agree with an SDK bug.
 
-Where to find what: the account's records and their invariants in
-``_state``; input parsing, errors and search in ``_protocol``; the route
-table in ``_routes``; one handler module per resource in ``_handlers``;
-injected failures in ``_faults``.
+Where to find what: the typed records in ``_records``; the account that
+holds them and is the only way they change in ``_state``; input parsing,
+errors and search in ``_protocol``; the route table in ``_routes``; one
+handler module per resource in ``_handlers`` (each takes the account and
+one call); injected failures in ``_faults``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ from bsg_async.testing._protocol import (
     Reply,
     json_reply,
 )
-from bsg_async.testing._state import STOPLIST_TYPES, AccountState
+from bsg_async.testing._records import (
+    STOPLIST_TYPES,
+    ContactRecord,
+    FieldRecord,
+    ListRecord,
+    StopEntry,
+)
+from bsg_async.testing._state import Account
 
 if TYPE_CHECKING:
     from bsg_async import Client
@@ -68,7 +76,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class FakeBSG(AccountState):
+class FakeBSG:
     """An in-memory, stateful emulator of the BSG Contacts family.
 
     No input, however malformed, makes it answer 5xx: bad input gets the
@@ -86,6 +94,9 @@ class FakeBSG(AccountState):
         clock: Wall-clock seconds since the epoch; ``advance()`` adds to it.
 
     Attributes:
+        account: The emulated account: its records (``contacts``, ``groups``,
+            ``fields``, ``stoplist``) and the methods that change them
+            (``add_contact``, ``stop``, ``join`` ...), for setting up a test.
         stats: Counters of what the emulator received, e.g.
             ``stats["route:contact_create"]``, ``stats["logins"]``,
             ``stats["fault:502"]``, ``stats["status:201"]``.
@@ -105,7 +116,7 @@ class FakeBSG(AccountState):
         faults: Faults | None = None,
         clock: Any = time.time,  # noqa: ANN401 - any zero-argument callable returning float
     ) -> None:
-        super().__init__()
+        self.account = Account(self.now)
         self.api_keys: set[str] = set(api_keys)
         self.token_ttl = token_ttl
         self.duplicate_window = duplicate_window
@@ -151,7 +162,27 @@ class FakeBSG(AccountState):
     def seed_contacts(self, count: int, *, seed: int = 0) -> list[int]:
         """Generate ``count`` contacts (deterministic from ``seed``); return their ids."""
         with self._lock:
-            return super().seed_contacts(count, seed=seed)
+            return self.account.seed_contacts(count, seed=seed)
+
+    @property
+    def contacts(self) -> dict[int, ContactRecord]:
+        """The account's contacts by id (``record.phone``, or ``record["phone"]``)."""
+        return self.account.contacts
+
+    @property
+    def groups(self) -> dict[int, ListRecord]:
+        """The account's contact lists by id."""
+        return self.account.groups
+
+    @property
+    def fields(self) -> dict[int, FieldRecord]:
+        """The account's custom fields by id."""
+        return self.account.fields
+
+    @property
+    def stoplist(self) -> dict[int, StopEntry]:
+        """The account's stop-list entries by id."""
+        return self.account.stoplist
 
     def issue_token(self, *, ttl: float | None = None) -> str:
         """A valid JWT for this emulator (as a login would answer)."""
@@ -328,7 +359,10 @@ class FakeBSG(AccountState):
                     duplicate = self._duplicate(call)
                     if duplicate is not None:
                         return duplicate
-            return route.handler(self, call)
+            if route.auth is not None:
+                return route.auth(self, call)
+            assert route.handler is not None  # noqa: S101 - a route has one of the two
+            reply = route.handler(self.account, call)
         except ApiError as error:
             payload: dict[str, object] = {"message": error.message}
             if error.status != 401:
@@ -343,6 +377,9 @@ class FakeBSG(AccountState):
             return json_reply(
                 422, {"message": INVALID, "errors": {"request": ["The request is invalid."]}}
             )
+        if route.name == "contact_create":
+            self.stats["creates"] += 1
+        return reply
 
     def _authenticate(self, headers: dict[str, str]) -> str:
         value = headers.get("authorization", "")

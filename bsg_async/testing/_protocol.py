@@ -10,9 +10,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+R = TypeVar("R")  # a record of the account
 
 __all__ = [
     "Deferred",
@@ -169,7 +174,7 @@ def parse_id(raw: str) -> int | None:
     return value if 0 <= value <= MAX_ID else None
 
 
-def record_or_422(records: dict[int, dict[str, Any]], raw: str, message: str) -> dict[str, Any]:
+def record_or_422(records: Mapping[int, R], raw: str, message: str) -> R:
     """The record a path id names, or the API's 422 with ``message``."""
     record_id = parse_id(raw)
     record = None if record_id is None else records.get(record_id)
@@ -258,19 +263,19 @@ Getter = Any  # Callable[[row, field name], value]
 
 def search_rows(
     call: Call,
-    rows: list[dict[str, Any]],
+    rows: list[R],
     getters: dict[str, Getter],
     sorts: set[str],
     *,
     field_ids: bool = False,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[R], dict[str, Any]]:
     """Filter, sort and page ``rows`` as a search endpoint does; return (page, meta).
 
     Args:
         call: The request (``search[...]``/``search_fields``, ``sort``, ``way``, page).
         rows: Candidate records.
         getters: Searchable field name -> value of a row.
-        sorts: Allowed ``sort`` values.
+        sorts: Allowed ``sort`` values (each one a getter too).
         field_ids: Whether a custom field id (digits) may be searched (``"*"`` getter).
     """
     limit, offset = page_params(call, 50)
@@ -293,7 +298,13 @@ def search_rows(
     way = call.param("way") or "asc"
     if way not in {"asc", "desc"}:
         raise invalid("way", "The selected way is invalid.")
-    rows = sorted(rows, key=lambda row: (row[sort] is None, row[sort]), reverse=way == "desc")
+    value = getters[sort]
+
+    def key(row: R) -> tuple[bool, Any]:
+        found = value(row, sort)
+        return found is None, found
+
+    rows = sorted(rows, key=key, reverse=way == "desc")
     echoed = criteria[0] if criteria else {}
     meta = {"page": {"limit": limit, "offset": offset, "total": len(rows)}, "search": echoed}
     return rows[offset : offset + limit], meta

@@ -11,27 +11,41 @@ from bsg_async.testing._handlers import auth, contacts, fields, lists, stoplist
 if TYPE_CHECKING:
     from bsg_async.testing._emulator import FakeBSG
     from bsg_async.testing._protocol import Call, Reply
+    from bsg_async.testing._state import Account
 
 __all__ = ["AUTH_ROUTES", "ROUTES", "Route", "find"]
 
-Handler = Callable[["FakeBSG", "Call"], "Reply"]
+# A resource's handler works on the account; the login and the refresh
+# work on the emulator, which issues the tokens.
+Handler = Callable[["Account", "Call"], "Reply"]
+AuthHandler = Callable[["FakeBSG", "Call"], "Reply"]
 _ID = r"(?P<id>[^/]+)"
 
 
 class Route:
-    """One operation: its method, path pattern, name and handler."""
+    """One operation: its method, path pattern, name and handler (or auth handler)."""
 
-    def __init__(self, method: str, path: str, handler: Handler) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler | None = None,
+        *,
+        auth: AuthHandler | None = None,
+    ) -> None:
         self.method = method
         self.literal = "(?P" not in path
         self.pattern = re.compile(f"^/api{path}$")
-        self.name = handler.__name__
         self.handler = handler
+        self.auth = auth
+        named = handler or auth
+        assert named is not None  # noqa: S101 - a route has one of the two
+        self.name = named.__name__
 
 
 ROUTES = [
-    Route("POST", "/auth/login", auth.login),
-    Route("POST", "/auth/refresh", auth.refresh),
+    Route("POST", "/auth/login", auth=auth.login),
+    Route("POST", "/auth/refresh", auth=auth.refresh),
     Route("GET", "/contacts", contacts.contacts_list),
     Route("POST", "/contacts", contacts.contact_create),
     Route("GET", "/contacts/search", contacts.contacts_search),

@@ -17,7 +17,7 @@ from bsg_async.testing._protocol import (
 )
 
 if TYPE_CHECKING:
-    from bsg_async.testing._emulator import FakeBSG
+    from bsg_async.testing._state import Account
 
 FIELD_TYPES = frozenset({"text", "date", "number"})
 MAX_DELETE = 30
@@ -47,37 +47,27 @@ def _field_body(body: bytes, *, partial: bool) -> dict[str, Any]:
     return data
 
 
-def _field_json(record: dict[str, Any]) -> dict[str, Any]:
-    """A field as the API answers it: no ``description`` key when it has none.
-
-    The spec's schema gives a string, and nothing in BSG's documents shows null.
-    """
-    return {key: value for key, value in record.items() if key != "description" or value}
-
-
-def fields_list(fake: FakeBSG, call: Call) -> Reply:
+def fields_list(account: Account, call: Call) -> Reply:
     del call
-    return json_reply(200, {"data": [_field_json(record) for record in fake.fields.values()]})
+    return json_reply(200, {"data": [record.to_json() for record in account.fields.values()]})
 
 
-def field_create(fake: FakeBSG, call: Call) -> Reply:
+def field_create(account: Account, call: Call) -> Reply:
     data = _field_body(call.body, partial=False)
-    record = fake.add_field(
+    record = account.add_field(
         data["name"], data["type"], data.get("description"), is_visible=data.get("is_visible", True)
     )
-    return json_reply(201, {"data": _field_json(record)})
+    return json_reply(201, {"data": record.to_json()})
 
 
-def field_update(fake: FakeBSG, call: Call) -> Reply:
-    record = record_or_422(fake.fields, call.match["id"], "Contact field is not found")
+def field_update(account: Account, call: Call) -> Reply:
+    record = record_or_422(account.fields, call.match["id"], "Contact field is not found")
     data = _field_body(call.body, partial=True)
-    for key in ("name", "description", "is_visible"):
-        if key in data:
-            record[key] = data[key]
-    return json_reply(200, {"data": _field_json(record)})
+    changes = {key: data[key] for key in ("name", "description", "is_visible") if key in data}
+    return json_reply(200, {"data": account.update_field(record.id, **changes).to_json()})
 
 
-def fields_delete(fake: FakeBSG, call: Call) -> Reply:
+def fields_delete(account: Account, call: Call) -> Reply:
     data = load_json(call.body)
     ids = read_int_list(
         data.get("ids") if isinstance(data, dict) else None,
@@ -86,5 +76,5 @@ def fields_delete(fake: FakeBSG, call: Call) -> Reply:
         max_items=MAX_DELETE,
     )
     for field_id in ids:
-        fake.remove_field(field_id)
+        account.remove_field(field_id)
     return Reply(204)

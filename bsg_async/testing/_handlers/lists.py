@@ -20,15 +20,16 @@ from bsg_async.testing._protocol import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bsg_async.testing._emulator import FakeBSG
+    from bsg_async.testing._records import ListRecord
+    from bsg_async.testing._state import Account
 
 MAX_CONTACTS = 200
 MAX_GROUPS = 100
 _UNSET = object()
 
 
-def _group_or_422(fake: FakeBSG, raw: str) -> dict[str, Any]:
-    return record_or_422(fake.groups, raw, "Contact group is not found")
+def _group_or_422(account: Account, raw: str) -> ListRecord:
+    return record_or_422(account.groups, raw, "Contact group is not found")
 
 
 def _read_default(value: object) -> bool | None:
@@ -40,7 +41,7 @@ def _read_default(value: object) -> bool | None:
     raise invalid("default", "The default field must be true or false.")
 
 
-def _group_body(fake: FakeBSG, body: bytes, *, exclude: int | None = None) -> dict[str, Any]:
+def _group_body(account: Account, body: bytes, *, exclude: int | None = None) -> dict[str, Any]:
     data = load_json(body)
     if not isinstance(data, dict):
         raise invalid("name", "The name is required.")
@@ -57,77 +58,81 @@ def _group_body(fake: FakeBSG, body: bytes, *, exclude: int | None = None) -> di
         out["description"] = description
     if "default" in data:
         out["default"] = _read_default(data["default"])
-    if any(g["name"] == name and g["id"] != exclude for g in fake.groups.values()):
+    if any(g.name == name and g.id != exclude for g in account.groups.values()):
         raise ApiError(422, "Contact group is already exists")
     return out
 
 
-def groups_list(fake: FakeBSG, call: Call) -> Reply:
+def groups_list(account: Account, call: Call) -> Reply:
     limit, offset = page_params(call, 50)
-    rows = list(fake.groups.values())
-    page = [fake.group_json(g) for g in rows[offset : offset + limit]]
+    rows = list(account.groups.values())
+    page = [g.to_json() for g in rows[offset : offset + limit]]
     return json_reply(200, {"data": page, "total": len(rows)})
 
 
-def group_create(fake: FakeBSG, call: Call) -> Reply:
-    data = _group_body(fake, call.body)
-    group = fake.add_group(data["name"], data.get("description"), default=bool(data.get("default")))
-    return json_reply(201, {"data": fake.group_json(group)})
+def group_create(account: Account, call: Call) -> Reply:
+    data = _group_body(account, call.body)
+    group = account.add_group(
+        data["name"], data.get("description"), default=bool(data.get("default"))
+    )
+    return json_reply(201, {"data": group.to_json()})
 
 
-def group_get(fake: FakeBSG, call: Call) -> Reply:
-    return json_reply(200, {"data": fake.group_json(_group_or_422(fake, call.match["id"]))})
+def group_get(account: Account, call: Call) -> Reply:
+    return json_reply(200, {"data": _group_or_422(account, call.match["id"]).to_json()})
 
 
-def group_update(fake: FakeBSG, call: Call) -> Reply:
-    group = _group_or_422(fake, call.match["id"])
-    data = _group_body(fake, call.body, exclude=group["id"])
-    group["name"] = data["name"]
+def group_update(account: Account, call: Call) -> Reply:
+    group = _group_or_422(account, call.match["id"])
+    data = _group_body(account, call.body, exclude=group.id)
+    changes: dict[str, Any] = {}
     if "description" in data:
-        group["description"] = data["description"]
+        changes["description"] = data["description"]
     if "default" in data:
-        group["default"] = bool(data["default"])
-    return json_reply(200, {"data": fake.group_json(group)})
+        changes["default"] = bool(data["default"])
+    return json_reply(
+        200, {"data": account.update_group(group.id, name=data["name"], **changes).to_json()}
+    )
 
 
-def group_delete(fake: FakeBSG, call: Call) -> Reply:
-    fake.remove_group(_group_or_422(fake, call.match["id"])["id"])
+def group_delete(account: Account, call: Call) -> Reply:
+    account.remove_group(_group_or_422(account, call.match["id"]).id)
     return Reply(204)
 
 
-def _membership_body(fake: FakeBSG, body: bytes) -> tuple[list[int], list[int]]:
+def _membership_body(account: Account, body: bytes) -> tuple[list[int], list[int]]:
     data = load_json(body)
     if not isinstance(data, dict):
         raise invalid("contacts", "The contacts and groups are required.")
     contacts = read_int_list(data.get("contacts"), "contacts", min_items=1, max_items=MAX_CONTACTS)
     groups = read_int_list(data.get("groups"), "groups", min_items=1, max_items=MAX_GROUPS)
-    if any(group_id not in fake.groups for group_id in groups):
+    if any(group_id not in account.groups for group_id in groups):
         raise ApiError(422, "Contact group is not found")
-    if any(contact_id not in fake.contacts for contact_id in contacts):
+    if any(contact_id not in account.contacts for contact_id in contacts):
         raise ApiError(422, "Invalid contact id")
     return contacts, groups
 
 
-def _change_membership(fake: FakeBSG, call: Call, change: Callable[[int, int], None]) -> Reply:
-    contacts, groups = _membership_body(fake, call.body)
+def _change_membership(account: Account, call: Call, change: Callable[[int, int], None]) -> Reply:
+    contacts, groups = _membership_body(account, call.body)
     for contact_id in contacts:
         for group_id in groups:
             change(contact_id, group_id)
     return json_reply(200, {})
 
 
-def groups_attach(fake: FakeBSG, call: Call) -> Reply:
-    return _change_membership(fake, call, fake.join)
+def groups_attach(account: Account, call: Call) -> Reply:
+    return _change_membership(account, call, account.join)
 
 
-def groups_detach(fake: FakeBSG, call: Call) -> Reply:
-    return _change_membership(fake, call, fake.leave)
+def groups_detach(account: Account, call: Call) -> Reply:
+    return _change_membership(account, call, account.leave)
 
 
-def groups_search(fake: FakeBSG, call: Call) -> Reply:
+def groups_search(account: Account, call: Call) -> Reply:
     rows = [
-        {**fake.group_json(g), "phones": {fake.contacts[c]["phone"] for c in g["members"]}}
-        for g in fake.groups.values()
+        {**g.to_json(), "phones": {account.contacts[c].phone for c in g.members}}
+        for g in account.groups.values()
     ]
     getters = {
         "id": lambda g, _f: g["id"],
