@@ -19,9 +19,16 @@ def _install(session: nox.Session, *groups: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (asyncio and trio, Redis and the notebook included)."""
-    _install(session, "test", "conformance", "redis", "notebook-test")
-    session.run("python", "-m", "pytest", *session.posargs)
+    """Run the whole test suite (asyncio and trio, Redis and the notebook included).
+
+    Measured with branch coverage; the whole suite (no arguments) must keep
+    the floor in pyproject.toml (``[tool.coverage.report] fail_under``).
+    """
+    _install(session, "test", "conformance", "redis", "notebook-test", "coverage")
+    session.run("python", "-m", "coverage", "erase")
+    session.run("python", "-m", "coverage", "run", "-m", "pytest", *session.posargs)
+    if not session.posargs:
+        session.run("python", "-m", "coverage", "report", "--precision=1")
 
 
 def _lowest_pins() -> list[str]:
