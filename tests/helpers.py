@@ -109,3 +109,18 @@ def queries(route: respx.Route) -> list[list[tuple[str, str]]]:
 def query_of(route: respx.Route, index: int = -1) -> list[tuple[str, str]]:
     """The query parameters of one request a route received (the last by default)."""
     return queries(route)[index]
+
+
+# The stop list page of the seed documentation: total as a string.
+STOPLIST_SEED_PAGE: dict[str, Any] = {
+    "data": [
+        {
+            "id": 9392897,
+            "phone": 85267202829,
+            "created_at": "2022-04-18 19:22:16",
+            "sms_stoplist": True,
+            "viber_stoplist": False,
+        }
+    ],
+    "total": "1",
+}

@@ -10,7 +10,7 @@ import bsg_async.models
 from bsg_async import _converter
 from bsg_async._converter import ShapeError, read_data, read_page
 from bsg_async.models import Contact, ContactList, FieldValues, HlrStatus, Page, StoplistEntry
-from tests.helpers import as_json, contact_json
+from tests.helpers import STOPLIST_SEED_PAGE, as_json, contact_json
 
 # Without msgspec (`nox -s tests_minimal`) only the generic path exists.
 PATHS = ["one-pass", "generic"] if _converter.ONE_PASS else ["generic"]
@@ -159,18 +159,7 @@ def test_missing_optional_keys_are_none_and_unknown_keys_ignored() -> None:
 
 def test_stoplist_seed_page_with_string_total() -> None:
     """The stop-list seed: total as a string, phone as a number."""
-    body = {
-        "data": [
-            {
-                "id": 9392897,
-                "phone": 85267202829,
-                "created_at": "2022-04-18 19:22:16",
-                "sms_stoplist": True,
-                "viber_stoplist": False,
-            }
-        ],
-        "total": "1",
-    }
+    body = STOPLIST_SEED_PAGE
     expected = Page(
         items=(
             StoplistEntry(

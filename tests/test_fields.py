@@ -11,24 +11,7 @@ from tests.helpers import bodies
 
 pytestmark = pytest.mark.anyio
 
-LIST = {
-    "id": 1864620,
-    "name": "List 1",
-    "description": "crm leads 2025 export",
-    "default": False,
-    "created_at": "2025-02-27 11:48:13",
-    "items": 0,
-    "stop_list_count": 0,
-}
 FIELD = {"id": 387714, "name": "Name", "type": "text", "description": "d", "is_visible": True}
-ENTRY = {
-    "id": 24142096,
-    "phone": 38267168999,
-    "created_at": "2025-03-27 09:05:57",
-    "sms_stoplist": False,
-    "viber_stoplist": True,
-    "rcs_stoplist": False,
-}
 
 
 async def test_fields_operations(client: bsg_async.Client, api: respx.MockRouter) -> None:

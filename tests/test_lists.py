@@ -20,15 +20,6 @@ LIST = {
     "items": 0,
     "stop_list_count": 0,
 }
-FIELD = {"id": 387714, "name": "Name", "type": "text", "description": "d", "is_visible": True}
-ENTRY = {
-    "id": 24142096,
-    "phone": 38267168999,
-    "created_at": "2025-03-27 09:05:57",
-    "sms_stoplist": False,
-    "viber_stoplist": True,
-    "rcs_stoplist": False,
-}
 
 
 async def test_lists_crud_shapes(client: bsg_async.Client, api: respx.MockRouter) -> None:

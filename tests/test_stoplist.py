@@ -10,20 +10,10 @@ import respx
 
 import bsg_async
 from bsg_async.models import StoplistEntry
-from tests.helpers import bodies, queries, query_of
+from tests.helpers import STOPLIST_SEED_PAGE, bodies, queries, query_of
 
 pytestmark = pytest.mark.anyio
 
-LIST = {
-    "id": 1864620,
-    "name": "List 1",
-    "description": "crm leads 2025 export",
-    "default": False,
-    "created_at": "2025-02-27 11:48:13",
-    "items": 0,
-    "stop_list_count": 0,
-}
-FIELD = {"id": 387714, "name": "Name", "type": "text", "description": "d", "is_visible": True}
 ENTRY = {
     "id": 24142096,
     "phone": 38267168999,
@@ -94,21 +84,7 @@ async def test_stoplist_sends_both_filter_names(
     client: bsg_async.Client, api: respx.MockRouter
 ) -> None:
     """The type filter goes out as `type` (spec) and `types` (seed)."""
-    route = api.get("/stoplist").respond(
-        200,
-        json={
-            "data": [
-                {
-                    "id": 9392897,
-                    "phone": 85267202829,
-                    "created_at": "2022-04-18 19:22:16",
-                    "sms_stoplist": True,
-                    "viber_stoplist": False,
-                }
-            ],
-            "total": "1",
-        },
-    )
+    route = api.get("/stoplist").respond(200, json=STOPLIST_SEED_PAGE)
     entries = await client.stoplist.list(type="sms").collect()
     assert [
         ("page[limit]", "500"),
