@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import cattrs
 
 from bsg_async.models import (
+    Contact,
+    ContactField,
     ContactFieldType,
     ContactList,
     FieldValues,
@@ -278,7 +280,10 @@ def _rows_decoder(cls: type) -> Any:  # noqa: ANN401
     return _decoder(list[cls])  # type: ignore[valid-type]
 
 
-_NULL_TEXT = re.compile(rb'"[nN][uU][lL][lL]"')
+# Models with an optional enum attribute, which the one pass may misread.
+_OPTIONAL_ENUMS: dict[type, str] = {Contact: "hlr_status", ContactField: "type"}
+# The text "null" in any case, as msgspec's lax mode reads it.
+_NULL_TEXT = re.compile(rb'(?i)"null"')
 
 
 def _one_pass(content: bytes, cls: type, rows: bool) -> Any:  # noqa: ANN401
@@ -286,15 +291,21 @@ def _one_pass(content: bytes, cls: type, rows: bool) -> Any:  # noqa: ANN401
     if not ONE_PASS or (cls is ContactList and b'"is_default"' in content):
         # The lists' search answers spell `default` as `is_default`.
         return None
-    if _NULL_TEXT.search(content):
-        # msgspec's lax mode reads the text "null" (any case) as None where
-        # an optional enum is expected (``hlr_status``): the generic path
-        # keeps it as the value it is.
-        return None
     try:
-        return (_rows_decoder if rows else _one_decoder)(cls).decode(content)
+        answer = (_rows_decoder if rows else _one_decoder)(cls).decode(content)
     except msgspec.ValidationError:
         return None
+    # msgspec's lax mode reads the text "null" (any case) as None where an
+    # optional enum is expected (a contact's ``hlr_status``, a field's
+    # ``type``). Only when such a None came out is the answer searched for
+    # that text (a scan costs ~10% of decoding a page); found, the generic
+    # path keeps it as the value it is.
+    attribute = _OPTIONAL_ENUMS.get(cls)
+    if attribute is not None:
+        items = answer.data if rows else (answer.data,)
+        if any(getattr(item, attribute) is None for item in items) and _NULL_TEXT.search(content):
+            return None
+    return answer
 
 
 def read_data(content: bytes, cls: type[T]) -> T:

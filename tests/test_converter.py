@@ -299,3 +299,15 @@ def test_the_text_null_is_a_value_not_a_missing_one(text: str) -> None:
         one.hlr_status.value if one.hlr_status else None,
         *(c.hlr_status.value if c.hlr_status else None for c in page.items),
     ]
+
+
+def test_a_field_type_that_reads_null_is_kept() -> None:
+    """The same for the other optional enum, a custom field's type; a JSON null is None."""
+    from bsg_async.models import ContactField  # noqa: PLC0415
+
+    rows = [
+        {"id": 1, "name": "A", "type": "NULL", "is_visible": True},
+        {"id": 2, "name": "B", "type": None, "is_visible": True},
+    ]
+    fields = _converter.read_items(as_json({"data": rows}), ContactField)
+    assert ["NULL", None] == [f.type.value if f.type else None for f in fields]
