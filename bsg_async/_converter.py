@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import operator
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -281,7 +282,10 @@ def _rows_decoder(cls: type) -> Any:  # noqa: ANN401
 
 
 # Models with an optional enum attribute, which the one pass may misread.
-_OPTIONAL_ENUMS: dict[type, str] = {Contact: "hlr_status", ContactField: "type"}
+_OPTIONAL_ENUMS: dict[type, Callable[[Any], object]] = {
+    Contact: operator.attrgetter("hlr_status"),
+    ContactField: operator.attrgetter("type"),
+}
 # The text "null" in any case, as msgspec's lax mode reads it.
 _NULL_TEXT = re.compile(rb'(?i)"null"')
 
@@ -300,10 +304,10 @@ def _one_pass(content: bytes, cls: type, rows: bool) -> Any:  # noqa: ANN401
     # ``type``). Only when such a None came out is the answer searched for
     # that text (a scan costs ~10% of decoding a page); found, the generic
     # path keeps it as the value it is.
-    attribute = _OPTIONAL_ENUMS.get(cls)
-    if attribute is not None:
+    read = _OPTIONAL_ENUMS.get(cls)
+    if read is not None:
         items = answer.data if rows else (answer.data,)
-        if any(getattr(item, attribute) is None for item in items) and _NULL_TEXT.search(content):
+        if None in map(read, items) and _NULL_TEXT.search(content):
             return None
     return answer
 
