@@ -116,7 +116,7 @@ class FakeBSG:
         faults: Faults | None = None,
         clock: Any = time.time,  # noqa: ANN401 - any zero-argument callable returning float
     ) -> None:
-        self.account = Account(self.now)
+        self.account: Account = Account(self.now)
         self.api_keys: set[str] = set(api_keys)
         self.token_ttl = token_ttl
         self.duplicate_window = duplicate_window
