@@ -157,6 +157,7 @@ def bench(session: nox.Session) -> None:
         "bench_inprocess",
         "bench_memory",
         "bench_loopback",
+        "bench_contenders",
         "token_waits",
         "bench_emulator",
         "bench_frames",

@@ -23,6 +23,7 @@ Run: python -m benchmarks.bench_contenders [--quick] [--only get_many|get|walk|s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import statistics
 import time
@@ -210,21 +211,17 @@ def _sdk_clients(base_url: str, width: int) -> dict[str, bsg_async.Client]:
             "live_bench", base_url=base_url, max_concurrency=width, http_backend="httpx"
         ),
     }
-    try:
+    with contextlib.suppress(bsg_async.InvalidRequestError):  # httpx-aiohttp not installed
         clients["sdk_aiohttp"] = bsg_async.Client(
             "live_bench", base_url=base_url, max_concurrency=width, http_backend="aiohttp"
         )
-    except bsg_async.InvalidRequestError:  # httpx-aiohttp not installed
-        pass
     return clients
 
 
 def _raw(base_url: str, width: int) -> dict[str, Any]:
     raws: dict[str, Any] = {"raw_httpx": _RawHttpx(base_url, width)}
-    try:
+    with contextlib.suppress(ImportError):
         raws["raw_aiohttp"] = _RawAiohttp(base_url, width)
-    except ImportError:
-        pass
     return raws
 
 
@@ -261,7 +258,7 @@ async def get_many(ids: int, width: int, rounds: int) -> dict[str, tuple[float, 
             runs[name] = run_sdk
         for name, raw in raws.items():
 
-            async def run_raw(raw: Any = raw) -> int:  # noqa: ANN401 - either raw client
+            async def run_raw(raw: Any = raw) -> int:
                 return await _gather(raw.get, ids, width)
 
             runs[name] = run_raw
@@ -290,7 +287,7 @@ async def single_get(calls: int, rounds: int) -> dict[str, tuple[float, float, i
             runs[name] = run_sdk
         for name, raw in raws.items():
 
-            async def run_raw(raw: Any = raw) -> int:  # noqa: ANN401 - either raw client
+            async def run_raw(raw: Any = raw) -> int:
                 for _ in range(calls):
                     await raw.get(1)
                 return calls
@@ -321,7 +318,7 @@ async def walk(total: int, rounds: int) -> dict[str, tuple[float, float, int]]:
             runs[name] = run_sdk
         for name, raw in raws.items():
 
-            async def run_raw(raw: Any = raw) -> int:  # noqa: ANN401 - either raw client
+            async def run_raw(raw: Any = raw) -> int:
                 return await _raw_walk(raw.page, total)
 
             runs[name] = run_raw
@@ -357,7 +354,7 @@ async def stream(pages: int, rounds: int) -> dict[str, tuple[float, float, int]]
             runs[f"{name}_stream"] = run_stream
         for name, raw in raws.items():
 
-            async def run_raw(raw: Any = raw) -> int:  # noqa: ANN401 - either raw client
+            async def run_raw(raw: Any = raw) -> int:
                 return await _raw_sliding(raw.page, total, 16)
 
             runs[name] = run_raw
