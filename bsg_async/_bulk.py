@@ -142,7 +142,7 @@ class BulkIterator(Tabular, Generic[R]):
         start = self._next_index
         self._next_index += len(batch)
         results: list[R | BaseException | _Pending] = [_PENDING] * len(batch)
-        limiter = anyio.Semaphore(self._concurrency)
+        limiter = anyio.Semaphore(self._concurrency, fast_acquire=True)
         scopes: dict[int, anyio.CancelScope] = {}
         failed_at: int | None = None
 

@@ -72,6 +72,12 @@ class Lifecycle:
 
     def check_loop(self) -> bool:
         """Bind to the running loop on first use; False when it is another one."""
+        bound = self.loop
+        if bound is not None:
+            # On asyncio, one C call answers without asking sniffio.
+            running = sys.modules.get("asyncio")
+            if running is not None and running._get_running_loop() is bound:  # noqa: SLF001 - in asyncio.events.__all__
+                return True
         loop = current_loop()
         if self.loop is None:
             self.loop = loop

@@ -338,7 +338,7 @@ class PageIterator(Generic[T]):
             self._ready.append((offset, ask, await self._attempt(offset, ask)))
             return
         results: list[Page[T] | BSGError | None] = [None] * len(plan)
-        limiter = anyio.Semaphore(self._prefetch)
+        limiter = anyio.Semaphore(self._prefetch, fast_acquire=True)
 
         async def one(index: int, at: int, count: int) -> None:
             async with limiter:

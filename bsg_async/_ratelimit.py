@@ -82,7 +82,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         self._coordination: Coordination = (
             local if shared is None else RedisShared(shared, local, clock=clock, sleep=sleep)
         )
-        self._slots = anyio.Semaphore(max_concurrency)
+        self._slots = anyio.Semaphore(max_concurrency, fast_acquire=True)
         self.max_concurrency = max_concurrency
         self._clock = clock
         self._sleep = sleep

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 import sys
 import threading
 import urllib.parse
@@ -233,6 +234,10 @@ def request_builder(
     )
 
 
+# A path of these characters needs no quoting (ids and fixed words).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
+
+
 def _text(value: str | float | bool | None) -> str:
     """A query value as httpx writes it (true/false, empty for None)."""
     if value is True:
@@ -247,17 +252,35 @@ class RequestMaker:
 
     ``httpx.AsyncClient.build_request`` merges the base URL, headers, cookies
     and parameters anew on every call (about 40 µs, 70 with parameters, two
-    URL parses); this makes the same request from a prefix string and the
-    client's header list (about 15 µs). ``tests/test_client.py`` checks that
+    URL parses); this makes the same request from the parsed base URL and the
+    client's header list (about 10 µs). ``tests/test_client.py`` checks that
     both build the same requests.
     """
 
-    __slots__ = ("_headers", "_prefix")
+    __slots__ = ("_base", "_headers", "_path", "_prefix")
 
     def __init__(self, builder: httpx.AsyncClient) -> None:
         prefix = str(builder.base_url)
         self._prefix = prefix if prefix.endswith("/") else prefix + "/"
-        self._headers = list(builder.headers.raw)
+        self._headers = builder.headers
+        base = httpx.URL(self._prefix)
+        self._path = base.raw_path.decode("ascii").partition("?")[0]
+        # httpx keeps a parsed URL as a named tuple of its parts; replacing the
+        # path and query of the base URL's skips parsing it again (8 µs).
+        # Private to httpx, so used only when it gives what parsing gives.
+        self._base = base if self._same(base, "contacts/1", "a=1") else None
+
+    def _same(self, base: httpx.URL, path: str, query: str) -> bool:
+        try:
+            quick = self._join(base, path, query)
+        except (AttributeError, TypeError, ValueError):
+            return False
+        return quick == httpx.URL(f"{self._prefix}{path}?{query}")
+
+    def _join(self, base: httpx.URL, path: str, query: str | None) -> httpx.URL:
+        url = httpx.URL.__new__(httpx.URL)
+        url._uri_reference = base._uri_reference._replace(path=self._path + path, query=query)  # noqa: SLF001
+        return url
 
     def build(
         self,
@@ -268,7 +291,14 @@ class RequestMaker:
         json: object = None,
     ) -> httpx.Request:
         """The request for ``path`` (relative to the base URL) with ``params`` and a JSON body."""
-        url = self._prefix + path.lstrip("/")
-        if params:
-            url += "?" + urllib.parse.urlencode([(name, _text(value)) for name, value in params])
-        return httpx.Request(method, httpx.URL(url), headers=self._headers, json=json)
+        path = path.lstrip("/")
+        query = (
+            urllib.parse.urlencode([(name, _text(value)) for name, value in params])
+            if params
+            else None
+        )
+        if self._base is not None and _PLAIN_PATH.fullmatch(path):
+            url = self._join(self._base, path, query)
+        else:
+            url = httpx.URL(self._prefix + path + ("" if query is None else "?" + query))
+        return httpx.Request(method, url, headers=self._headers, json=json)

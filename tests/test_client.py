@@ -46,6 +46,7 @@ def test_import_loads_neither_testing_nor_cli() -> None:
         ("POST", "/contacts", None, {"phone": "380671234567", "fields": {"1": "Ann ü"}}),
         ("PUT", "contacts/fields/3", None, {"name": "x"}),
         ("DELETE", "/groups/9", None, None),
+        ("GET", "/contacts/a b/ü", [("q", "ü")], None),
     ],
 )
 @pytest.mark.parametrize("base", ["http://127.0.0.1:8080/api", "https://one-api.bsg.world/api/"])
