@@ -11,8 +11,11 @@ pacing and retry layers on it, and ``request_builder`` the
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import os
 import re
+import ssl
 import sys
 import threading
 import urllib.parse
@@ -119,6 +122,37 @@ def _limits(connections: int) -> httpx.Limits:
     return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
 
 
+@functools.lru_cache(maxsize=4)
+def _verifying_context(
+    trust_env: bool, cert_file: str | None, cert_dir: str | None
+) -> ssl.SSLContext:
+    """One TLS context per settings, shared by every client: loading the CA bundle costs ~20 ms.
+
+    ``cert_file`` and ``cert_dir`` (``SSL_CERT_FILE``/``SSL_CERT_DIR``, read by
+    httpx when ``trust_env``) are part of the cache key.
+    """
+    del cert_file, cert_dir  # read by httpx from the environment
+    return httpx.create_ssl_context(verify=True, trust_env=trust_env)
+
+
+def tls_context(url: httpx.URL, proxy: httpx.Proxy | None, *, trust_env: bool) -> ssl.SSLContext:
+    """The TLS context for connections to ``url`` (through ``proxy``).
+
+    For a plain-http URL and proxy no connection uses TLS: a context that
+    verifies but trusts no certificate stands in (0.1 ms), so a TLS
+    connection could never pass unchecked.
+    """
+    if url.scheme != "https" and (proxy is None or proxy.url.scheme != "https"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not trust_env:
+        return _verifying_context(trust_env=False, cert_file=None, cert_dir=None)
+    return _verifying_context(
+        trust_env=True,
+        cert_file=os.environ.get("SSL_CERT_FILE"),
+        cert_dir=os.environ.get("SSL_CERT_DIR"),
+    )
+
+
 def default_transport(
     backend: str, max_concurrency: int, url: httpx.URL, *, trust_env: bool
 ) -> httpx.AsyncBaseTransport:
@@ -126,8 +160,7 @@ def default_transport(
     proxy = environment_proxy(url) if trust_env else None
     if backend == "httpx":
         _import_apart("httpcore")  # httpx imports it on first use
-        # One TLS context for every pool: building one loads the CA bundle.
-        tls = httpx.create_ssl_context(verify=True, trust_env=trust_env)
+        tls = tls_context(url, proxy, trust_env=trust_env)
 
         def pool(connections: int) -> httpx.AsyncBaseTransport:
             return httpx.AsyncHTTPTransport(
@@ -144,7 +177,10 @@ def default_transport(
                 'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
             ) from None
         transport: httpx.AsyncBaseTransport = AiohttpTransport(
-            limits=_limits(max_concurrency), proxy=proxy, trust_env=trust_env
+            verify=tls_context(url, proxy, trust_env=trust_env),
+            limits=_limits(max_concurrency),
+            proxy=proxy,
+            trust_env=trust_env,
         )
         return transport
     raise InvalidRequestError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')

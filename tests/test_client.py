@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import subprocess
 import sys
 import traceback
@@ -12,7 +13,7 @@ import pytest
 import respx
 
 import bsg_async
-from bsg_async._transports import RequestMaker, environment_proxy, request_builder
+from bsg_async._transports import RequestMaker, environment_proxy, request_builder, tls_context
 from tests.helpers import BASE, KEY, FakeClock, contact_json, make_jwt
 
 pytestmark = pytest.mark.anyio
@@ -66,6 +67,22 @@ def test_prepared_requests_match_httpx_build_request(
     assert (made.method, str(made.url)) == (expected.method, str(expected.url))
     assert made.headers.multi_items() == expected.headers.multi_items()
     assert made.read() == expected.read()
+
+
+def test_tls_context_loads_certificates_only_for_https() -> None:
+    """A plain-http client loads no CA bundle (it never uses TLS); https ones share a context."""
+    plain = tls_context(httpx.URL("http://127.0.0.1:8080/api"), None, trust_env=False)
+    assert (plain.verify_mode, plain.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert plain.cert_store_stats()["x509_ca"] == 0  # trusts nothing: fails closed
+    first = tls_context(httpx.URL("https://one-api.bsg.world/api"), None, trust_env=False)
+    second = tls_context(httpx.URL("https://other.example/api"), None, trust_env=False)
+    assert first is second
+    assert (first.verify_mode, first.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert first.cert_store_stats()["x509_ca"] > 0
+    proxied = tls_context(
+        httpx.URL("http://127.0.0.1:8080/api"), httpx.Proxy("https://proxy:3128"), trust_env=False
+    )
+    assert proxied is first  # an https proxy is a TLS connection
 
 
 def test_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
