@@ -176,13 +176,16 @@ def default_transport(
             raise InvalidRequestError(
                 'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
             ) from None
-        transport: httpx.AsyncBaseTransport = AiohttpTransport(
-            verify=tls_context(url, proxy, trust_env=trust_env),
-            limits=_limits(max_concurrency),
-            proxy=proxy,
-            trust_env=trust_env,
+        from bsg_async._aiohttp import AiohttpOutcomes  # noqa: PLC0415 - imports aiohttp
+
+        return AiohttpOutcomes(
+            AiohttpTransport(
+                verify=tls_context(url, proxy, trust_env=trust_env),
+                limits=_limits(max_concurrency),
+                proxy=proxy,
+                trust_env=trust_env,
+            )
         )
-        return transport
     raise InvalidRequestError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')
 
 

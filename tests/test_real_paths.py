@@ -9,19 +9,22 @@ per-call budget, ``with_options`` views and BSG's duplicate-request 429.
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
 import bsg_async
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG, Faults
+from tests.helpers import make_jwt
 from tests.proxy import ForwardProxy
 
 pytestmark = pytest.mark.anyio
@@ -514,19 +517,85 @@ async def test_wrong_key_is_the_only_rejected_key(served: EmulatorServer) -> Non
             await client.contacts.get(1)
 
 
-async def test_connection_failure_names_host_and_port_and_counts_retries() -> None:
+def backends_on(anyio_backend: str) -> list[Literal["httpx", "aiohttp"]]:
+    """The HTTP backends a test can run on this event loop (aiohttp is asyncio only)."""
+    return ["httpx", "aiohttp"] if anyio_backend == "asyncio" else ["httpx"]
+
+
+async def test_connection_failure_names_host_and_port_and_counts_retries(
+    anyio_backend: str,
+) -> None:
     """Nothing listens: the error says where it tried, and how many retries the login took."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}/api"
-    async with bsg_async.Client(
-        DEFAULT_KEY, base_url=base, max_retries=2, retry_backoff=0
-    ) as client:
-        with pytest.raises(bsg_async.APIConnectionError) as info:
-            await client.contacts.get(1)
-    assert f"to 127.0.0.1:{port} failed: ConnectError" in str(info.value)
-    assert 2 == info.value.retries_taken
+    for backend in backends_on(anyio_backend):
+        async with bsg_async.Client(
+            DEFAULT_KEY, base_url=base, max_retries=2, retry_backoff=0, http_backend=backend
+        ) as client:
+            with pytest.raises(bsg_async.APIConnectionError) as info:
+                await client.contacts.get(1)
+        assert not isinstance(info.value, bsg_async.APITimeoutError), backend
+        assert f"to 127.0.0.1:{port} failed: ConnectError" in str(info.value), backend
+        assert 2 == info.value.retries_taken, backend
+
+
+async def _answer_login_then_hang_up(stream: anyio.abc.ByteStream, posts: list[bytes]) -> None:
+    """Answer logins; read any other request whole, then close without a word."""
+    async with stream:
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                buffer += await stream.receive()
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(buffer) < length:
+                buffer += await stream.receive()
+            buffer = buffer[length:]
+            if b"/auth/login" not in head.split(b"\r\n")[0]:
+                posts.append(head.split(b"\r\n")[0])
+                return
+            body = b'{"bearer": "%s"}' % make_jwt(time.time() + 3600).encode()
+            await stream.send(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+
+
+async def test_a_write_the_server_hung_up_on_is_never_sent_again(anyio_backend: str) -> None:
+    """The server reads a create whole and closes: the error says it may have been applied.
+
+    The request arrived, so it is not sent again (aiohttp's error for this,
+    ServerDisconnectedError, reached the SDK as a connect timeout and the
+    create was sent four times).
+    """
+    for backend in backends_on(anyio_backend):
+        requests: list[bytes] = []
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with listener, anyio.create_task_group() as group:
+            group.start_soon(
+                listener.serve, functools.partial(_answer_login_then_hang_up, posts=requests)
+            )
+            async with bsg_async.Client(
+                DEFAULT_KEY,
+                base_url=f"http://127.0.0.1:{port}/api",
+                max_retries=3,
+                retry_backoff=0,
+                http_backend=backend,
+            ) as client:
+                with pytest.raises(bsg_async.APIConnectionError) as info:
+                    await client.lists.create(name="Weekly")
+            group.cancel_scope.cancel()
+        assert (True, 0) == (info.value.may_have_been_applied, info.value.retries_taken), backend
+        # The lookups that follow (is the list there?) are hung up on too.
+        posts = [line for line in requests if line.startswith(b"POST")]
+        assert [b"POST /api/groups HTTP/1.1"] == posts, backend
 
 
 async def test_an_odd_field_key_fails_neither_the_contact_nor_the_walk(
@@ -555,3 +624,23 @@ async def test_bulk_concurrency_beyond_the_client_cap_warns_once(served: Emulato
             again = [c.id async for c in client.contacts.get_many([first], concurrency=32)]
     assert ([first] * 20, [first]) == (got, again)
     assert [bsg_async.ConcurrencyCappedWarning] == [w.category for w in caught]
+
+
+def test_aiohttp_errors_while_an_answer_is_read_say_the_request_arrived() -> None:
+    """A hang-up (aiohttp's ServerDisconnectedError) is a read error, never a connect one."""
+    import aiohttp  # noqa: PLC0415 - the aiohttp backend's own dependency
+
+    from bsg_async._aiohttp import mapped  # noqa: PLC0415
+
+    request = httpx.Request("POST", "http://127.0.0.1:9/api/groups")
+    for answered in (False, True):
+        hung_up = httpx.ConnectTimeout("Server disconnected")
+        hung_up.__cause__ = aiohttp.ServerDisconnectedError()
+        assert httpx.ReadError is type(mapped(hung_up, request, answered=answered))
+    slow = httpx.ReadTimeout("Timeout on reading data from socket")
+    slow.__cause__ = aiohttp.SocketTimeoutError()
+    assert httpx.ReadTimeout is type(mapped(slow, request, answered=True))
+    connect = httpx.ConnectTimeout("Connection timeout to host")
+    connect.__cause__ = aiohttp.ConnectionTimeoutError()
+    assert httpx.ConnectTimeout is type(mapped(connect, request, answered=False))
+    assert httpx.ReadTimeout is type(mapped(connect, request, answered=True))
