@@ -221,9 +221,12 @@ class Client:
         shared: Share the rate limit, any server-requested pause and the
             token with every other client given the same coordination
             (``RedisCoordination``, asyncio only; see README "Many workers").
-        http_backend: ``"aiohttp"`` sends through httpx-aiohttp's transport
-            (asyncio only; ``pip install "bsg-async[aiohttp]"``): about 2.8x
-            the requests per second of httpcore under concurrency.
+        http_backend: ``"auto"`` (the default) sends through aiohttp where
+            httpx-aiohttp is installed (``pip install "bsg-async[aiohttp]"``)
+            and the client runs on asyncio, else through httpcore (trio, or
+            no aiohttp): aiohttp takes a third of httpcore's CPU per request.
+            ``"httpx"`` always uses httpcore (what respx mocks);
+            ``"aiohttp"`` always aiohttp (asyncio only).
         max_retry_after: Longest ``Retry-After`` the SDK waits out, in
             seconds. A longer one ends the call at once (``RateLimitError``
             with the server's ``retry_after``) and pauses the client, and any
@@ -258,7 +261,7 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
         trust_env: bool = True,
-        http_backend: Literal["httpx", "aiohttp"] = "httpx",
+        http_backend: Literal["auto", "httpx", "aiohttp"] = "auto",
         shared: RedisCoordination | None = None,
         max_retry_after: float = 120.0,
     ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.util
 import os
 import re
 import ssl
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 import httpx
+import sniffio
 
 from bsg_async._auth import AuthTransport, Secret
 from bsg_async._call import exchange_deadline
@@ -35,12 +37,13 @@ from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from bsg_async._clock import Clock
     from bsg_async._redis import RedisCoordination
 
 __all__ = [
+    "AutoTransport",
     "BorrowedTransport",
     "ClientTransport",
     "Stack",
@@ -153,40 +156,101 @@ def tls_context(url: httpx.URL, proxy: httpx.Proxy | None, *, trust_env: bool) -
     )
 
 
+def _aiohttp_installed() -> bool:
+    return importlib.util.find_spec("httpx_aiohttp") is not None
+
+
+def _httpcore_pools(
+    max_concurrency: int, url: httpx.URL, proxy: httpx.Proxy | None, *, trust_env: bool
+) -> httpx.AsyncBaseTransport:
+    _import_apart("httpcore")  # httpx imports it on first use
+    tls = tls_context(url, proxy, trust_env=trust_env)
+
+    def pool(connections: int) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport(
+            verify=tls, limits=_limits(connections), proxy=proxy, trust_env=trust_env
+        )
+
+    return ShardedTransport(pool, max_concurrency)
+
+
+def _aiohttp_session(
+    max_concurrency: int, url: httpx.URL, proxy: httpx.Proxy | None, *, trust_env: bool
+) -> httpx.AsyncBaseTransport:
+    _import_apart("httpx_aiohttp")
+    try:
+        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
+    except ImportError:
+        raise InvalidRequestError(
+            'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
+        ) from None
+    from bsg_async._aiohttp import AiohttpOutcomes  # noqa: PLC0415 - imports aiohttp
+
+    return AiohttpOutcomes(
+        AiohttpTransport(
+            verify=tls_context(url, proxy, trust_env=trust_env),
+            limits=_limits(max_concurrency),
+            proxy=proxy,
+            trust_env=trust_env,
+        )
+    )
+
+
+class AutoTransport(httpx.AsyncBaseTransport):
+    """The fastest transport for the event loop a client runs on, chosen at its first request.
+
+    aiohttp where httpx-aiohttp is installed and the loop is asyncio (about
+    2.8x the requests per second of httpcore under concurrency, a third of
+    the CPU per request); httpcore's pools otherwise (trio, or no aiohttp).
+    ``chosen`` names the one in use ("" before the first request).
+    """
+
+    def __init__(self, make: Callable[[str], httpx.AsyncBaseTransport]) -> None:
+        self._make = make
+        self._transport: httpx.AsyncBaseTransport | None = None
+        self.chosen = ""
+
+    def choose(self, library: str) -> httpx.AsyncBaseTransport:
+        """Build the transport for ``library`` (sniffio's name of the running loop), once."""
+        if self._transport is None:
+            self.chosen = "aiohttp" if library == "asyncio" and _aiohttp_installed() else "httpx"
+            self._transport = self._make(self.chosen)
+        return self._transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through the chosen transport (choosing it on the first request)."""
+        transport = self._transport or self.choose(sniffio.current_async_library())
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the chosen transport, if any was built."""
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
 def default_transport(
     backend: str, max_concurrency: int, url: httpx.URL, *, trust_env: bool
 ) -> httpx.AsyncBaseTransport:
+    """Our own transport: httpcore's pools, aiohttp, or the best of them for the loop ("auto")."""
     # Every request goes to the one API host, so its proxy is chosen once.
     proxy = environment_proxy(url) if trust_env else None
-    if backend == "httpx":
-        _import_apart("httpcore")  # httpx imports it on first use
-        tls = tls_context(url, proxy, trust_env=trust_env)
 
-        def pool(connections: int) -> httpx.AsyncBaseTransport:
-            return httpx.AsyncHTTPTransport(
-                verify=tls, limits=_limits(connections), proxy=proxy, trust_env=trust_env
-            )
+    def make(chosen: str) -> httpx.AsyncBaseTransport:
+        if chosen == "aiohttp":
+            return _aiohttp_session(max_concurrency, url, proxy, trust_env=trust_env)
+        return _httpcore_pools(max_concurrency, url, proxy, trust_env=trust_env)
 
-        return ShardedTransport(pool, max_concurrency)
-    if backend == "aiohttp":
-        _import_apart("httpx_aiohttp")
-        try:
-            from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
-        except ImportError:
-            raise InvalidRequestError(
-                'http_backend="aiohttp" needs httpx-aiohttp: pip install "bsg-async[aiohttp]"'
-            ) from None
-        from bsg_async._aiohttp import AiohttpOutcomes  # noqa: PLC0415 - imports aiohttp
-
-        return AiohttpOutcomes(
-            AiohttpTransport(
-                verify=tls_context(url, proxy, trust_env=trust_env),
-                limits=_limits(max_concurrency),
-                proxy=proxy,
-                trust_env=trust_env,
-            )
-        )
-    raise InvalidRequestError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')
+    if backend in ("httpx", "aiohttp"):
+        return make(backend)
+    if backend == "auto":
+        auto = AutoTransport(make)
+        try:  # made inside a running loop (the usual case): choose now, not on the first request
+            library = sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError:
+            return auto
+        auto.choose(library)
+        return auto
+    raise InvalidRequestError(f'http_backend must be "auto", "httpx" or "aiohttp", got {backend!r}')
 
 
 def innermost(

@@ -441,7 +441,7 @@ def check_sources(*, http_client: object, transport: object, http_backend: str) 
     """At most one of a lent client, a lent transport or a backend of our own."""
     if http_client is not None and transport is not None:
         raise InvalidRequestError("pass either http_client or transport, not both")
-    if http_backend != "httpx" and (http_client is not None or transport is not None):
+    if http_backend == "aiohttp" and (http_client is not None or transport is not None):
         raise InvalidRequestError(
             "http_backend chooses our own transport: drop it, or drop http_client/transport"
         )

@@ -66,5 +66,6 @@ def api(clock: FakeClock) -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def client(clock: FakeClock, api: respx.MockRouter) -> AsyncIterator[bsg_async.Client]:
-    async with bsg_async.Client(KEY, clock=clock) as c:
+    # respx mocks httpcore: the client must not pick aiohttp (http_backend="auto").
+    async with bsg_async.Client(KEY, clock=clock, http_backend="httpx") as c:
         yield c

@@ -6,7 +6,7 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import anyio.abc
 import anyio.lowlevel
@@ -124,3 +124,14 @@ STOPLIST_SEED_PAGE: dict[str, Any] = {
     ],
     "total": "1",
 }
+
+
+def mocked_client(**options: Any) -> bsg_async.Client:
+    """A client whose requests respx sees: httpcore, never aiohttp (``http_backend="auto"``)."""
+    options.setdefault("http_backend", "httpx")
+    return bsg_async.Client(KEY, **options)
+
+
+def backends_on(anyio_backend: str) -> list[Literal["httpx", "aiohttp"]]:
+    """The HTTP backends a test can run on this event loop (aiohttp is asyncio only)."""
+    return ["httpx", "aiohttp"] if anyio_backend == "asyncio" else ["httpx"]

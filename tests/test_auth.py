@@ -9,7 +9,7 @@ import respx
 
 import bsg_async
 from bsg_async._auth import Secret, jwt_expiry
-from tests.helpers import KEY, FakeClock, contact_json, make_jwt
+from tests.helpers import KEY, FakeClock, contact_json, make_jwt, mocked_client
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +58,7 @@ async def test_refresh_before_exp(api: respx.MockRouter, clock: FakeClock) -> No
     api["login"].respond(200, json={"bearer": first})
     refresh = api.post("/auth/refresh").respond(200, json={"bearer": second})
     route = api.get("/contacts/1").respond(200, json={"data": contact_json(1)})
-    async with bsg_async.Client(KEY, clock=clock) as client:
+    async with mocked_client(clock=clock) as client:
         await client.contacts.get(1)
         clock.now += 600 - 59  # 59 s before exp: inside the 60 s margin
         await client.contacts.get(1)
@@ -78,7 +78,7 @@ async def test_expired_token_logs_in_again(api: respx.MockRouter, clock: FakeClo
     )
     refresh = api.post("/auth/refresh").respond(200, json={"bearer": make_jwt(clock.now + 1)})
     api.get("/contacts/1").respond(200, json={"data": contact_json(1)})
-    async with bsg_async.Client(KEY, clock=clock) as client:
+    async with mocked_client(clock=clock) as client:
         await client.contacts.get(1)
         clock.now += 101
         await client.contacts.get(1)
@@ -90,7 +90,7 @@ async def test_failed_refresh_falls_back_to_login(api: respx.MockRouter, clock: 
     api["login"].respond(200, json={"bearer": make_jwt(clock.now + 600)})
     refresh = api.post("/auth/refresh").respond(401, json={"message": "Unauthenticated."})
     api.get("/contacts/1").respond(200, json={"data": contact_json(1)})
-    async with bsg_async.Client(KEY, clock=clock) as client:
+    async with mocked_client(clock=clock) as client:
         await client.contacts.get(1)
         clock.now += 590
         await client.contacts.get(1)
@@ -148,7 +148,7 @@ async def test_rejected_key_fails_fast(api: respx.MockRouter, clock: FakeClock) 
     """A key the login refuses is AuthenticationError, and later calls do not log in again."""
     api["login"].respond(401, json={"message": "Invalid api key"})
     route = api.get("/contacts/1").respond(200, json={"data": contact_json(1)})
-    async with bsg_async.Client(KEY, clock=clock) as client:
+    async with mocked_client(clock=clock) as client:
         for _ in range(3):
             with pytest.raises(bsg_async.AuthenticationError) as info:
                 await client.contacts.get(1)
@@ -162,7 +162,7 @@ async def test_login_server_error_is_retried_then_typed(
 ) -> None:
     """A login answering 502 is retried; when it keeps failing it is a ServerError."""
     api["login"].respond(502, text="<html>Bad Gateway</html>")
-    async with bsg_async.Client(KEY, clock=clock, max_retries=2) as client:
+    async with mocked_client(clock=clock, max_retries=2) as client:
         with pytest.raises(bsg_async.ServerError) as info:
             await client.contacts.get(1)
     assert (3, 2) == (api["login"].call_count, info.value.retries_taken)
@@ -171,7 +171,7 @@ async def test_login_server_error_is_retried_then_typed(
 async def test_login_without_bearer_is_typed(api: respx.MockRouter, clock: FakeClock) -> None:
     """A 200 login answer without a token is an AuthenticationError, not a crash."""
     api["login"].respond(200, json={"token": "wrong-key"})
-    async with bsg_async.Client(KEY, clock=clock) as client:
+    async with mocked_client(clock=clock) as client:
         with pytest.raises(bsg_async.AuthenticationError):
             await client.contacts.get(1)
 
@@ -191,7 +191,7 @@ async def test_refresh_margin_grows_with_slow_round_trips(
 
     api.get("/contacts/1").mock(side_effect=slow)
     start = clock.now
-    async with bsg_async.Client(KEY, clock=clock) as client:
+    async with mocked_client(clock=clock) as client:
         await client.contacts.get(1)
         assert start + 100 - 16 == client._core.stack.auth.refresh_at()
         clock.now = start + 100 - 15  # past the grown margin, inside the plain one
@@ -216,7 +216,7 @@ async def test_token_is_read_after_the_wait_in_line(
             httpx.Response(200, json={"data": contact_json(1)}),
         ]
     )
-    async with bsg_async.Client(KEY, clock=clock) as client:
+    async with mocked_client(clock=clock) as client:
         await client.contacts.get(1)
     first, second = (call.request.headers["authorization"] for call in route.calls)
     assert first != second

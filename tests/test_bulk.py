@@ -16,7 +16,7 @@ import respx
 import bsg_async
 from bsg_async._bulk import WINDOW_FACTOR
 from bsg_async.models import NewContact
-from tests.helpers import KEY, FakeClock, contact_json
+from tests.helpers import FakeClock, contact_json, mocked_client
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +71,7 @@ async def test_client_cap_wins_over_bulk_concurrency(
     """concurrency=64 on a client with max_concurrency=4: 4 in flight, and one warning saying so."""
     counter = InFlight(target=64)
     api.get(path__regex=r"/contacts/\d+").mock(side_effect=counter)
-    async with bsg_async.Client(KEY, clock=clock, max_concurrency=4) as client:
+    async with mocked_client(clock=clock, max_concurrency=4) as client:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             got = [c.id async for c in client.contacts.get_many(range(1, 201), concurrency=64)]

@@ -14,7 +14,7 @@ import respx
 
 import bsg_async
 from bsg_async._transports import RequestMaker, environment_proxy, request_builder, tls_context
-from tests.helpers import BASE, KEY, FakeClock, contact_json, make_jwt
+from tests.helpers import BASE, KEY, FakeClock, contact_json, make_jwt, mocked_client
 
 pytestmark = pytest.mark.anyio
 
@@ -164,7 +164,7 @@ async def test_key_never_in_repr_errors_or_logs(
         ]
     )
     caplog.set_level(logging.DEBUG)
-    async with bsg_async.Client(KEY, clock=clock, max_retries=1) as client:
+    async with mocked_client(clock=clock, max_retries=1) as client:
         with pytest.raises(bsg_async.ServerError) as info:
             await client.contacts.get(1)
         texts = [
@@ -236,7 +236,7 @@ async def test_rate_limit_error_carries_retry_after(
     api.get("/contacts/1").respond(
         429, headers={"Retry-After": "3"}, json={"message": "Too Many Attempts."}
     )
-    async with bsg_async.Client(KEY, clock=clock, max_retries=0) as client:
+    async with mocked_client(clock=clock, max_retries=0) as client:
         with pytest.raises(bsg_async.RateLimitError) as info:
             await client.contacts.get(1)
     assert 3.0 == info.value.retry_after

@@ -212,17 +212,21 @@ async def test_stream_stopped_early_wastes_at_most_prefetch_requests() -> None:
 async def test_stream_hands_out_a_failure_in_its_place_with_the_offset() -> None:
     """A page that fails: the pages before it, then the error naming where to resume."""
     fake = FakeBSG(seed_contacts=100)
-    async with _client(fake, fake.transport(), max_retries=0) as client:
+    served = fake.transport()
+
+    async def failing_from_45(request: httpx.Request) -> httpx.Response:
+        if int(request.url.params.get("page[offset]", "0")) >= 45:
+            return httpx.Response(500, json={"message": "Server Error"})
+        return await served.handle_async_request(request)
+
+    async with _client(fake, httpx.MockTransport(failing_from_45), max_retries=0) as client:
         got: list[int] = []
         async with client.contacts.list(page_size=15, prefetch=4).stream() as pages:
             with pytest.raises(bsg_async.ServerError) as info:
                 async for page in pages:
                     got.append(page.offset)
-                    if page.offset == 30:
-                        fake.faults = Faults(error_500=1.0)
-    assert [0, 15, 30] == got[:3]
-    assert info.value.offset is not None
-    assert info.value.offset == got[-1] + 15
+    assert [0, 15, 30] == got
+    assert 45 == info.value.offset
 
 
 async def test_stream_honours_limit_and_offset() -> None:

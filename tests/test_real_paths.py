@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -24,7 +24,7 @@ import pytest
 
 import bsg_async
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG, Faults
-from tests.helpers import make_jwt
+from tests.helpers import backends_on, make_jwt
 from tests.proxy import ForwardProxy
 
 pytestmark = pytest.mark.anyio
@@ -515,11 +515,6 @@ async def test_wrong_key_is_the_only_rejected_key(served: EmulatorServer) -> Non
             bsg_async.AuthenticationError, match="rejected at login: Invalid api key"
         ):
             await client.contacts.get(1)
-
-
-def backends_on(anyio_backend: str) -> list[Literal["httpx", "aiohttp"]]:
-    """The HTTP backends a test can run on this event loop (aiohttp is asyncio only)."""
-    return ["httpx", "aiohttp"] if anyio_backend == "asyncio" else ["httpx"]
 
 
 async def test_connection_failure_names_host_and_port_and_counts_retries(

@@ -16,7 +16,7 @@ from bsg_async._retry import (
     is_duplicate_refusal,
     never_reached_server,
 )
-from tests.helpers import KEY, FakeClock, contact_json, make_jwt
+from tests.helpers import FakeClock, contact_json, make_jwt, mocked_client
 
 pytestmark = pytest.mark.anyio
 
@@ -177,7 +177,9 @@ async def test_create_retried_after_connect_error(
 async def test_max_retries_zero(api: respx.MockRouter, clock: FakeClock) -> None:
     """max_retries=0 sends once."""
     route = api.get("/contacts/1").respond(502)
-    async with bsg_async.Client("live_k", max_retries=0, clock=clock) as client:
+    async with bsg_async.Client(
+        "live_k", max_retries=0, clock=clock, http_backend="httpx"
+    ) as client:
         with pytest.raises(bsg_async.ServerError):
             await client.contacts.get(1)
     assert (1, []) == (route.call_count, clock.sleeps)
@@ -397,7 +399,7 @@ async def test_budget_stops_backoff_that_would_overrun_it(
 ) -> None:
     """total_timeout=2: delays 0.5 and 1.0 fit, 2.0 would not; the error comes after 2 retries."""
     route = api.get("/contacts/1").respond(500, json={"message": "Server Error"})
-    async with bsg_async.Client(KEY, clock=clock, max_retries=10, total_timeout=2.0) as c:
+    async with mocked_client(clock=clock, max_retries=10, total_timeout=2.0) as c:
         with pytest.raises(bsg_async.ServerError) as info:
             await c.contacts.get(1)
     assert (3, [0.5, 1.0], 2) == (route.call_count, clock.sleeps, info.value.retries_taken)
@@ -410,7 +412,7 @@ async def test_retry_after_beyond_budget_raises_rate_limit_error(
     route = api.get("/contacts/1").respond(
         429, headers={"Retry-After": "120"}, json={"message": "Too Many Attempts."}
     )
-    async with bsg_async.Client(KEY, clock=clock, total_timeout=60) as c:
+    async with mocked_client(clock=clock, total_timeout=60) as c:
         with pytest.raises(bsg_async.RateLimitError, match="longer than this call") as info:
             await c.contacts.get(1)
     assert (1, [], 120.0) == (route.call_count, clock.sleeps, info.value.retry_after)
@@ -427,7 +429,7 @@ async def test_login_failure_is_retried_even_for_a_create(
         ]
     )
     route = api.post("/contacts").respond(201, json={"data": contact_json(4)})
-    async with bsg_async.Client(KEY, clock=clock) as c:
+    async with mocked_client(clock=clock) as c:
         assert 4 == (await c.contacts.create(phone=61401629754)).id
     assert (2, 1, [0.5]) == (api["login"].call_count, route.call_count, clock.sleeps)
 
@@ -443,7 +445,7 @@ async def test_connect_error_at_login_is_retried_for_a_create(
         ]
     )
     route = api.post("/contacts").respond(201, json={"data": contact_json(4)})
-    async with bsg_async.Client(KEY, clock=clock) as c:
+    async with mocked_client(clock=clock) as c:
         assert 4 == (await c.contacts.create(phone=61401629754)).id
     assert (2, 1) == (api["login"].call_count, route.call_count)
 
@@ -457,7 +459,7 @@ async def test_401_replay_counts_as_a_retry(api: respx.MockRouter, clock: FakeCl
             httpx.Response(500, json={"message": "Server Error"}),
         ]
     )
-    async with bsg_async.Client(KEY, clock=clock, max_retries=1) as c:
+    async with mocked_client(clock=clock, max_retries=1) as c:
         with pytest.raises(bsg_async.ServerError) as info:
             await c.contacts.get(1)
     assert (2, 2) == (info.value.retries_taken, api["login"].call_count)
