@@ -24,7 +24,7 @@ def tests(session: nox.Session) -> None:
     Measured with branch coverage; the whole suite (no arguments) must keep
     the floor in pyproject.toml (``[tool.coverage.report] fail_under``).
     """
-    _install(session, "test", "conformance", "redis", "notebook-test", "coverage")
+    _install(session, "test", "conformance", "redis", "notebook-test", "otel-test", "coverage")
     session.run("python", "-m", "coverage", "erase")
     session.run("python", "-m", "coverage", "run", "-m", "pytest", *session.posargs)
     if not session.posargs:
@@ -50,7 +50,8 @@ def tests_minimal(session: nox.Session) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, "test", "conformance"))
     session.run("python", "-m", "pip", "uninstall", "--yes", "msgspec")
     session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('msgspec')")
-    session.run("python", "-m", "pytest", *session.posargs)
+    # Without OpenTelemetry too: its tests (tests/otel) need its SDK.
+    session.run("python", "-m", "pytest", "--ignore=tests/otel", *session.posargs)
 
 
 @nox.session
@@ -62,7 +63,14 @@ def tests_lowest(session: nox.Session) -> None:
     session.run("python", "-m", "pip", "list")
     # The conformance tests check the emulator, not the SDK's dependencies,
     # and schemathesis needs a newer anyio than the lowest we allow.
-    session.run("python", "-m", "pytest", "--ignore=tests/test_conformance.py", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "--ignore=tests/test_conformance.py",
+        "--ignore=tests/otel",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -108,7 +116,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests; pyright: every exported name typed."""
-    _install(session, "test", "conformance", "redis", "notebook-test", "typecheck")
+    _install(session, "test", "conformance", "redis", "notebook-test", "otel-test", "typecheck")
     session.run("mypy")  # as Python 3.10 (pyproject), the oldest supported
     for version in ("3.12", "3.13"):  # and as the newest the classifiers list
         session.run("mypy", "--python-version", version, "bsg_async")
@@ -150,7 +158,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx (`-- --quick` for a smoke run)."""
-    _install(session, "bench")
+    _install(session, "bench", "otel-test")
     quick = ["--quick"] if "--quick" in session.posargs else []
     scripts = (
         "bench_import",
@@ -158,6 +166,7 @@ def bench(session: nox.Session) -> None:
         "bench_memory",
         "bench_loopback",
         "bench_contenders",
+        "bench_telemetry",
         "token_waits",
         "bench_emulator",
         "bench_frames",
@@ -199,7 +208,18 @@ def stress(session: nox.Session) -> None:
 
 
 # Extras installed one at a time into a fresh virtual environment each.
-EXTRAS = ("cli", "fast", "aiohttp", "emulator", "redis", "pandas", "polars", "progress", "notebook")
+EXTRAS = (
+    "cli",
+    "fast",
+    "aiohttp",
+    "emulator",
+    "redis",
+    "pandas",
+    "polars",
+    "progress",
+    "notebook",
+    "otel",
+)
 
 
 @nox.session

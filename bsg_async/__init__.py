@@ -36,6 +36,8 @@ from bsg_async._errors import (
     UnprocessableEntityError,
 )
 from bsg_async._frames import Listing
+from bsg_async._logging import Redact
+from bsg_async._observe import Answer
 from bsg_async._pagination import ItemIterator, PageIterator, PageStream, Paginator, PagingOptions
 from bsg_async._redis import RedisCoordination
 from bsg_async._validate import parse_phone
@@ -59,6 +61,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Answer",
     "AuthenticationError",
     "BSGError",
     "BadRequestError",
@@ -94,6 +97,7 @@ __all__ = [
     "PagingOptions",
     "PermissionDeniedError",
     "RateLimitError",
+    "Redact",
     "RedisCoordination",
     "ServerError",
     "StoplistEntry",

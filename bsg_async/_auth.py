@@ -264,11 +264,13 @@ class AuthTransport(httpx.AsyncBaseTransport):
         # refused or is past its exp needs a new login.
         if token is not None and stale is None and not self._expired():
             self.refreshes += 1
+            call_of(request).events.append("refresh")
             response = await self._post(self._refresh_url, request, token=token)
             fresh = self._read_token(response)
             if fresh is not None:
                 return self._store(fresh)
         self.logins += 1
+        call_of(request).events.append("login")
         response = await self._post(self._login_url, request)
         fresh = self._read_token(response)
         if fresh is None:
@@ -349,6 +351,7 @@ class AuthTransport(httpx.AsyncBaseTransport):
             await response.aclose()
             stale = self._refused = token
             call.retries_taken += 1
+            call.events.append("replay after 401")
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""

@@ -21,6 +21,7 @@ import httpx
 
 __all__ = [
     "KEY",
+    "RETRY_EVENT",
     "BodyError",
     "Call",
     "Options",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 KEY = "bsg_call"
+
+#: The start of a call's event for each retry: "retry after HTTP 503".
+RETRY_EVENT = "retry after "
 
 
 @attrs.define(slots=True, kw_only=True)
@@ -66,11 +70,24 @@ class Call:
     retry_after_refused: float | None = None
     out_of_budget: bool = False
 
+    #: What the call is, for traces and metrics (``contacts.get``); "" when unknown.
+    operation: str = ""
+    #: A login or refresh sent on a call's behalf (hooks do not see these).
+    login: bool = False
+    #: HTTP exchanges sent for this call (retries and 401 replays included).
+    attempts: int = 0
+    #: Seconds waited for a turn under the rate limit, and for a shared pause.
+    waited_turn: float = 0.0
+    waited_pause: float = 0.0
+    #: What happened on the way, in order ("login", "refresh", "replay after 401").
+    events: list[str] = attrs.Factory(list)
+
     def for_login(self) -> Call:
         """A record for a login sent on this call's behalf: its exchange deadline only."""
         return Call(
             exchange_timeout=self.exchange_timeout,
             exchange_timeout_set=self.exchange_timeout_set,
+            login=True,
         )
 
 

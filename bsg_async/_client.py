@@ -64,14 +64,18 @@ from bsg_async._errors import (
     InvalidRequestError,
 )
 from bsg_async._lifecycle import OTHER_LOOP, Lifecycle, close_dropped
+from bsg_async._logging import configure_from_env
+from bsg_async._observe import Answer, capture, operation_of, record_answer
 from bsg_async._retry import RetryPolicy
+from bsg_async._telemetry import Telemetry, telemetry
 from bsg_async.resources.contacts import Contacts
 from bsg_async.resources.fields import Fields
 from bsg_async.resources.lists import Lists
 from bsg_async.resources.stoplist import Stoplist
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import contextlib
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
     from typing_extensions import Self
@@ -137,6 +141,7 @@ class _Core:
     stack: _transports.Stack
     clock: Clock
     lifecycle: Lifecycle
+    telemetry: Telemetry | None
 
     @classmethod
     def build(
@@ -151,12 +156,15 @@ class _Core:
         rate_limit: float | None,
         max_concurrency: int,
         shared: RedisCoordination | None,
+        hooks: Mapping[str, Sequence[Callable[..., Any]]],
+        providers: tuple[object | None, object | None] = (None, None),
     ) -> _Core:
         """The layers over the innermost transport, and the request builder on top.
 
         ``sources``: the lent client, the lent transport, the backend, trust_env.
         """
         http_client, transport, backend, trust_env = sources
+        instruments = telemetry(*providers)
         under = _transports.innermost(
             http_client=http_client,
             transport=transport,
@@ -175,6 +183,8 @@ class _Core:
             rate_limit=rate_limit,
             max_concurrency=max_concurrency,
             shared=shared,
+            hooks=hooks,
+            telemetry=instruments,
         )
         # aiohttp and redis-py run on asyncio only: checked on the first request.
         asyncio_only = (backend == "aiohttp" and transport is None) or shared is not None
@@ -186,6 +196,7 @@ class _Core:
             stack=stack,
             clock=clock,
             lifecycle=Lifecycle(needs_asyncio=asyncio_only),
+            telemetry=instruments,
         )
 
 
@@ -227,6 +238,15 @@ class Client:
             no aiohttp): aiohttp takes a third of httpcore's CPU per request.
             ``"httpx"`` always uses httpcore (what respx mocks);
             ``"aiohttp"`` always aiohttp (asyncio only).
+        event_hooks: ``{"request": [...], "response": [...]}``: callables
+            (plain or async) run for every HTTP exchange of a call, retries
+            and 401 replays included (not logins), with the request, or the
+            answer whose body has been read. An exception in a hook ends the
+            call.
+        tracer_provider: OpenTelemetry's ``TracerProvider`` for this
+            client's spans (the ``otel`` extra); None: the global one.
+        meter_provider: The ``MeterProvider`` for its metrics; None: the
+            global one.
         max_retry_after: Longest ``Retry-After`` the SDK waits out, in
             seconds. A longer one ends the call at once (``RateLimitError``
             with the server's ``retry_after``) and pauses the client, and any
@@ -264,7 +284,11 @@ class Client:
         http_backend: Literal["auto", "httpx", "aiohttp"] = "auto",
         shared: RedisCoordination | None = None,
         max_retry_after: float = 120.0,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        tracer_provider: object | None = None,
+        meter_provider: object | None = None,
     ) -> None:
+        configure_from_env()
         key = _validate.check_api_key(
             api_key if api_key is not None else os.environ.get("BSG_API_KEY")
         )
@@ -295,6 +319,8 @@ class Client:
             rate_limit=rate_limit,
             max_concurrency=max_concurrency,
             shared=shared,
+            hooks=_validate.check_event_hooks(event_hooks),
+            providers=(tracer_provider, meter_provider),
         )
         self._attach(core, options, parent=None)
 
@@ -418,6 +444,22 @@ class Client:
             scope.cancel()
         await self._core.http.aclose()
 
+    def responses(self) -> contextlib.AbstractContextManager[list[Answer]]:
+        """Collect the answers of the calls made inside a ``with`` block.
+
+        ::
+
+            with client.responses() as answers:
+                contact = await client.contacts.get(7)
+            answers[0].status_code, answers[0].headers, answers[0].retries_taken
+
+        Each call appends an :class:`Answer` (status, headers, elapsed,
+        retries, attempts, the ``httpx.Response``) when it ends with an
+        answer, errors included; calls in tasks started inside the block count
+        too. Results keep their exact types: nothing else changes.
+        """
+        return capture()
+
     @property
     def is_closed(self) -> bool:
         """Whether ``aclose()`` has run."""
@@ -444,21 +486,43 @@ class Client:
         request = core.maker.build(method, path, params=params, json=json)
         options = options or self._options
         call = options.start(request, core.clock.monotonic(), idempotent=idempotent, write=write)
+        call.operation = operation_of(method, path)
+        instruments = core.telemetry
+        if instruments is None:
+            return await self._answer(request, options.total_timeout, parse)
+        with instruments.operation(call.operation) as span:
+            error: BaseException | None = None
+            try:
+                return await self._answer(request, options.total_timeout, parse)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                instruments.end_operation(span, call, error)
+
+    async def _answer(
+        self, request: httpx.Request, budget: float | None, parse: Callable[[bytes], T]
+    ) -> T:
+        """Send ``request``; its answer as ``parse(content)``, or the matching error."""
         started = time.perf_counter()
-        response = await self._send_within(request, options.total_timeout)
-        logger.debug(
+        response = await self._send_within(request, budget)
+        elapsed = time.perf_counter() - started
+        call = call_of(request)
+        logger.info(
             "%s %s -> %d in %.1f ms (retries: %d)",
-            method,
+            request.method,
             request.url.path,
             response.status_code,
-            (time.perf_counter() - started) * 1000,
+            elapsed * 1000,
             call.retries_taken,
         )
+        record_answer(response, elapsed)
         if response.status_code >= _ERROR_STATUS:
             raise status_error(response)
         if response.status_code >= _REDIRECT_STATUS:
             raise APIStatusError(
-                redirect_message(f"{method} {request.url.path}", response), response=response
+                redirect_message(f"{request.method} {request.url.path}", response),
+                response=response,
             )
         return parse_answer(response, parse)
 

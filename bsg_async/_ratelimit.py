@@ -101,6 +101,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         while (remaining := self._coordination.held_for()) > 0:
             self._check_budget(request, remaining, paused=True)
             await self._sleep(remaining)
+            call_of(request).waited_pause += remaining
 
     async def _note_pause(self, response: httpx.Response) -> None:
         if response.status_code in _PAUSING_STATUSES:
@@ -122,6 +123,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
                 coordination.give_back()
                 raise
             await self._sleep(wait)
+            call_of(request).waited_turn += wait
             left, now = await coordination.pause_state()
             if now == generation and left <= 0:
                 return

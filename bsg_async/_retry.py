@@ -37,7 +37,14 @@ import anyio
 import attrs
 import httpx
 
-from bsg_async._call import Call, LoginFailedError, WaitTooLongError, budget_left, call_of
+from bsg_async._call import (
+    RETRY_EVENT,
+    Call,
+    LoginFailedError,
+    WaitTooLongError,
+    budget_left,
+    call_of,
+)
 from bsg_async._errors import parse_retry_after
 
 if TYPE_CHECKING:
@@ -206,6 +213,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 await response.aclose()
             retries += 1
             call.retries_taken += 1
+            call.events.append(RETRY_EVENT + reason)
             logger.info(
                 "retrying %s %s after %s: retry %d of %d in %.3fs",
                 request.method,

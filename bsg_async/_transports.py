@@ -30,6 +30,7 @@ import sniffio
 from bsg_async._auth import AuthTransport, Secret
 from bsg_async._call import exchange_deadline
 from bsg_async._errors import InvalidRequestError
+from bsg_async._observe import AttemptLayer
 from bsg_async._pool import ShardedTransport
 from bsg_async._ratelimit import RateLimitTransport
 from bsg_async._read import ReadTransport
@@ -37,10 +38,12 @@ from bsg_async._retry import RetryPolicy, RetryTransport
 from bsg_async._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
     from bsg_async._clock import Clock
     from bsg_async._redis import RedisCoordination
+    from bsg_async._telemetry import Telemetry
 
 __all__ = [
     "AutoTransport",
@@ -291,11 +294,14 @@ def build_stack(
     rate_limit: float | None,
     max_concurrency: int,
     shared: RedisCoordination | None,
+    hooks: Mapping[str, Sequence[Callable[..., Any]]],
+    telemetry: Telemetry | None,
 ) -> Stack:
-    """Read, auth, pacing and retry layers over ``under``, on the one ``clock``."""
+    """Read, attempt, auth, pacing and retry layers over ``under``, on the one ``clock``."""
     reader = ReadTransport(under, deadline=exchange_deadline(timeout))
+    attempts = AttemptLayer(reader, hooks=hooks, telemetry=telemetry)
     auth = AuthTransport(
-        reader,
+        attempts,
         api_key,
         login_url=str(base_url.join("auth/login")),
         refresh_url=str(base_url.join("auth/refresh")),

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
@@ -465,3 +465,32 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_event_hooks(
+    hooks: Mapping[str, Sequence[Callable[..., Any]]] | None,
+) -> dict[str, list[Callable[..., Any]]]:
+    """The hooks as lists under "request" and "response"; refused when anything else."""
+    if hooks is None:
+        return {}
+    if not isinstance(hooks, Mapping):
+        raise InvalidRequestError(
+            f'event_hooks must be a mapping like {{"request": [...], "response": [...]}}, '
+            f"got {type(hooks).__name__}"
+        )
+    checked: dict[str, list[Callable[..., Any]]] = {}
+    for name, listed in hooks.items():
+        if name not in ("request", "response"):
+            raise InvalidRequestError(f'event_hooks takes "request" and "response", got {name!r}')
+        if callable(listed) or isinstance(listed, (str, bytes)):
+            raise InvalidRequestError(
+                f"event_hooks[{name!r}] must be a list of callables, got {type(listed).__name__}"
+            )
+        found = list(listed)
+        for hook in found:
+            if not callable(hook):
+                raise InvalidRequestError(
+                    f"event_hooks[{name!r}] holds {hook!r}, which is not callable"
+                )
+        checked[name] = found
+    return checked

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -101,6 +101,8 @@ class FakeBSG:
             ``stats["route:contact_create"]``, ``stats["logins"]``,
             ``stats["fault:502"]``, ``stats["status:201"]``.
         request_times: Emulator-clock time of every request received.
+        traceparents: The W3C ``traceparent`` header of the last 1,000
+            requests that carried one (tracing tests).
         unexpected: Exceptions a handler raised on some input (each answered
             422); an empty list means every input was handled on purpose.
     """
@@ -134,6 +136,7 @@ class FakeBSG:
         self._recent_posts: dict[tuple[str, str, str, bytes, str], float] = {}
         self.stats: Counter[str] = Counter()
         self.request_times: list[float] = []
+        self.traceparents: deque[str] = deque(maxlen=1000)
         self.unexpected: list[BaseException] = []
         if seed_contacts:
             self.seed_contacts(seed_contacts, seed=seed)
@@ -299,6 +302,8 @@ class FakeBSG:
     ) -> Reply:
         with self._lock:
             self.request_times.append(self.now())
+            if "traceparent" in headers:
+                self.traceparents.append(headers["traceparent"])
             route, match, allowed = _routes.find(method, path)
             name = (
                 route.name
