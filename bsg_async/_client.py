@@ -488,7 +488,7 @@ class Client:
         call = options.start(request, core.clock.monotonic(), idempotent=idempotent, write=write)
         call.operation = operation_of(method, path)
         instruments = core.telemetry
-        if instruments is None:
+        if instruments is None or not instruments.active():
             return await self._answer(request, options.total_timeout, parse)
         with instruments.operation(call.operation) as span:
             error: BaseException | None = None

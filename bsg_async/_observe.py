@@ -174,7 +174,7 @@ class AttemptLayer(httpx.AsyncBaseTransport):
         if user and self._on_request:
             await _run(self._on_request, request)
         telemetry = self._telemetry
-        if telemetry is None:
+        if telemetry is None or not telemetry.active():
             response = await self._send(request, user=user)
         else:
             with telemetry.attempt(request, call.attempts) as span:

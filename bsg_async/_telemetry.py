@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from bsg_async._call import RETRY_EVENT
@@ -59,7 +61,12 @@ class Telemetry:
         from opentelemetry import metrics, propagate, trace  # noqa: PLC0415 - optional extra
 
         self._trace = trace
+        self._metrics = metrics
         self._propagate = propagate
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._active = False
+        self._checked_until = -math.inf
         self.tracer = trace.get_tracer(
             "bsg_async",
             __version__,
@@ -93,6 +100,33 @@ class Telemetry:
         self.in_flight = meter.create_up_down_counter(
             "bsg.client.in_flight", unit="{request}", description="Attempts on the wire"
         )
+
+    def active(self) -> bool:
+        """Whether anything would be recorded: a real tracer or meter provider is set.
+
+        Until the application sets providers (or when it sets no-op ones) the
+        SDK skips its tracing work: spans and instruments would all be no-ops
+        (measured: 28 µs per call, a third of an in-process ``get``).
+        """
+        now = time.monotonic()
+        if now < self._checked_until:
+            return self._active
+        # Global providers are looked up at most once a second (each lookup
+        # reads the environment): one set at start-up is seen within a second.
+        self._checked_until = now + 1.0
+        self._active = self._providers_record()
+        return self._active
+
+    def _providers_record(self) -> bool:
+        tracers = self._tracer_provider or self._trace.get_tracer_provider()
+        meters = self._meter_provider or self._metrics.get_meter_provider()
+        quiet_tracers = isinstance(
+            tracers, (self._trace.ProxyTracerProvider, self._trace.NoOpTracerProvider)
+        )
+        quiet_meters = isinstance(meters, self._metrics.NoOpMeterProvider) or (
+            type(meters).__name__ == "_ProxyMeterProvider"  # the API's stand-in until one is set
+        )
+        return not (quiet_tracers and quiet_meters)
 
     def operation(self, name: str) -> Any:  # noqa: ANN401 - a span context manager
         """The span of one call (made current, so attempts nest under it)."""
