@@ -34,6 +34,7 @@ from bsg_async._progress import progress_bar
 
 if TYPE_CHECKING:
     from bsg_async._frames import Table
+    from bsg_async._telemetry import Telemetry
 
 __all__ = ["BulkIterator"]
 
@@ -80,9 +81,16 @@ class BulkIterator(Tabular, Generic[R]):
         field_names: Callable[[], Awaitable[Mapping[int, str]]] | None = None,
         what: str = "items",
         prepare: Callable[[Any], Any] | None = None,
+        telemetry: Telemetry | None = None,
+        operation: str = "",
     ) -> None:
         self._func = func
         self._what = what
+        # The bulk call's span (a parent of its items' spans), made on the
+        # first window and ended when the results end or the iterator closes.
+        self._telemetry = telemetry if telemetry is not None and telemetry.active() else None
+        self._operation = operation or what
+        self._span: Any = None
         self.item_type = item_type
         self._resolve_names = field_names
         self._total = len(items) if isinstance(items, Sized) else None
@@ -167,7 +175,11 @@ class BulkIterator(Tabular, Generic[R]):
                 scopes.pop(position, None)
                 limiter.release()
 
-        async with anyio.create_task_group() as group:
+        async with contextlib.AsyncExitStack() as tracing, anyio.create_task_group() as group:
+            if self._telemetry is not None:
+                if self._span is None:
+                    self._span = self._telemetry.start_bulk(self._operation)
+                tracing.enter_context(self._telemetry.within(self._span))
             for position, item in enumerate(batch):
                 # Acquiring here starts calls strictly in input order.
                 await limiter.acquire()
@@ -181,9 +193,15 @@ class BulkIterator(Tabular, Generic[R]):
         if failed_at is not None:
             self._done = True  # no further input is read after a failure
 
+    def _end_span(self, error: BaseException | None = None) -> None:
+        span, self._span = self._span, None
+        if span is not None and self._telemetry is not None:
+            self._telemetry.end_bulk(span, self._next_index, error)
+
     async def __anext__(self) -> R:
         while not self._ready:
             if self._done:
+                self._end_span()
                 raise StopAsyncIteration
             await self._fill()
         index, result = self._ready.popleft()
@@ -208,6 +226,7 @@ class BulkIterator(Tabular, Generic[R]):
         }
         self._ready.clear()
         self._done = True
+        self._end_span(error)
         if not isinstance(error, Exception):  # pragma: no cover - only Exceptions are caught
             raise error
         raise BulkError(index, error, completed) from error
@@ -239,3 +258,4 @@ class BulkIterator(Tabular, Generic[R]):
         """Stop early: no further input is read and nothing more is sent."""
         self._done = True
         self._ready.clear()
+        self._end_span()

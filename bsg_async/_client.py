@@ -607,6 +607,12 @@ class _Requester:
         self._client = weakref.ref(client)
         self._options = options
 
+    @property
+    def telemetry(self) -> Telemetry | None:
+        """The client's tracing instruments (None: without OpenTelemetry, or the client is gone)."""
+        client = self._client()
+        return None if client is None else client._core.telemetry  # noqa: SLF001
+
     async def __call__(
         self,
         method: str,

@@ -162,6 +162,22 @@ class Telemetry:
             span.set_attribute("error.type", type(error).__name__)
             span.set_status(self._trace.StatusCode.ERROR, type(error).__name__)
 
+    def start_bulk(self, name: str) -> Any:  # noqa: ANN401 - a span
+        """The span of a bulk call (``bsg.contacts.create_many``), ended by ``end_bulk``."""
+        return self.tracer.start_span(f"bsg.{name}", kind=self._trace.SpanKind.CLIENT)
+
+    def within(self, span: Any) -> Any:  # noqa: ANN401 - a context manager
+        """Make ``span`` current (its items' spans nest under it), without ending it."""
+        return self._trace.use_span(span, end_on_exit=False)
+
+    def end_bulk(self, span: Any, items: int, error: BaseException | None) -> None:  # noqa: ANN401
+        """End a bulk call's span with its item count and any error."""
+        span.set_attribute("bsg.items", items)
+        if error is not None:
+            span.set_attribute("error.type", type(error).__name__)
+            span.set_status(self._trace.StatusCode.ERROR, type(error).__name__)
+        span.end()
+
     def attempt(self, request: httpx.Request, number: int) -> Any:  # noqa: ANN401 - a span context manager
         """The span of one HTTP attempt; puts ``traceparent`` on the request."""
         template = url_template(request.url.path)

@@ -7,6 +7,12 @@ Run it against the emulator (two terminals)::
         uvicorn examples.fastapi_app:app --port 8000
 
 Then ``curl localhost:8000/contacts/248452739`` or ``curl localhost:8000/contacts.csv``.
+
+With OpenTelemetry installed (``pip install "bsg-async[otel]"`` and an SDK
+or exporter of your choice), each request to this service is a SERVER span
+that continues the caller's trace (its ``traceparent``), and the SDK's spans
+nest under it: one trace from the incoming request to every call to BSG.
+(``opentelemetry-instrumentation-fastapi`` does the same, with more detail.)
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -31,6 +38,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
+
+try:
+    from opentelemetry import propagate, trace
+except ImportError:  # no tracing without the otel extra
+    pass
+else:
+
+    @app.middleware("http")
+    async def traced(request: Request, call_next: Any) -> Any:  # noqa: ANN401 - Starlette's types
+        """A server span per request, in the caller's trace; the SDK's spans nest under it."""
+        tracer = trace.get_tracer("examples.fastapi_app")
+        with tracer.start_as_current_span(
+            request.method,  # no path: it holds ids
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+        ):
+            return await call_next(request)
 
 
 def bsg(request: Request) -> bsg_async.Client:

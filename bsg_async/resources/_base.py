@@ -176,6 +176,8 @@ class Resource:
             field_names=self._field_names,
             what=what,
             prepare=prepare,
+            telemetry=getattr(self._request, "telemetry", None),
+            operation=f"{type(self).__name__.lower()}.{what}",
         )
 
     def _paginate(

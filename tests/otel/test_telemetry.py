@@ -7,6 +7,8 @@ a meter provider with an in-memory reader (no global state). Run by the
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -204,3 +206,80 @@ def test_the_console_example_prints_the_sdks_spans_and_metrics() -> None:
         assert f'"name": {name}' in out
     assert '"name": "bsg.client.requests"' in out
     assert DEFAULT_KEY not in out
+
+
+_WEB_TRACE = """
+import asyncio, json
+import httpx
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+from examples.fastapi_app import app, lifespan
+
+async def main():
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            answer = await http.get("/contacts/{contact_id}", headers={{"traceparent": "{parent}"}})
+            assert answer.status_code == 200, answer.text
+
+asyncio.run(main())
+print(json.dumps([
+    [span.name, format(span.context.trace_id, "032x"),
+     span.parent and format(span.parent.span_id, "016x"), format(span.context.span_id, "016x")]
+    for span in exporter.get_finished_spans()
+]))
+"""
+
+
+def test_one_trace_from_the_web_request_through_the_sdk_to_bsg(served: EmulatorServer) -> None:
+    """The FastAPI example continues the caller's trace; the SDK's spans and BSG's are in it."""
+    trace_id, caller = "ab" * 16, "cd" * 8
+    contact_id = min(served.fake.contacts)
+    code = _WEB_TRACE.format(contact_id=contact_id, parent=f"00-{trace_id}-{caller}-01")
+    env = {**os.environ, "BSG_API_KEY": DEFAULT_KEY, "BSG_BASE_URL": served.base_url}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(__file__).parent.parent.parent,
+    ).stdout
+    rows = json.loads(out)
+    spans = {name: (trace, parent, own) for name, trace, parent, own in rows}
+    parents = {own: (name, parent) for name, _, parent, own in rows}
+    assert {"GET", "bsg.contacts.get", "GET /api/contacts/{id}"} <= set(spans)
+    assert {trace_id} == {trace for trace, _, _ in spans.values()}
+    assert caller == spans["GET"][1]  # the service's span continues the caller's
+    assert spans["bsg.contacts.get"][2] == spans["GET /api/contacts/{id}"][1]
+    ancestors, at = [], spans["bsg.contacts.get"][1]
+    while at in parents:  # up from the SDK's span to the caller's
+        name, at = parents[at]
+        ancestors.append(name)
+    assert ("GET", caller) == (ancestors[-1], at)  # FastAPI's own spans may sit between
+    assert any(trace_id in value for value in served.fake.traceparents)  # it reached BSG
+
+
+async def test_a_bulk_call_is_the_parent_of_its_items(served: EmulatorServer) -> None:
+    """create_many of 3 contacts: one bsg.contacts.create_many span over three creates."""
+    recorded = Recorded()
+    phones = [61401629761, 61401629762, 61401629763]
+    async with client_for(served, recorded) as client:
+        created = await client.contacts.create_many(
+            [{"phone": phone} for phone in phones]
+        ).collect()
+    assert phones == [contact.phone for contact in created]
+    spans = recorded.spans()
+    (bulk,) = [span for span in spans if span.name == "bsg.contacts.create_many"]
+    creates = [span for span in spans if span.name == "bsg.contacts.create"]
+    assert 3 == len(creates)
+    assert {bulk.context.span_id} == {span.parent.span_id for span in creates if span.parent}
+    assert 3 == attrs_of(bulk)["bsg.items"]
