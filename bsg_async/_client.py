@@ -186,6 +186,8 @@ class _Core:
             hooks=hooks,
             telemetry=instruments,
         )
+        if shared is not None and instruments is not None:
+            shared.time_with(id(instruments.redis_duration), instruments.redis_duration.record)
         # aiohttp and redis-py run on asyncio only: checked on the first request.
         asyncio_only = (backend == "aiohttp" and transport is None) or shared is not None
         http = _transports.request_builder(url, stack.retry, options.timeout)

@@ -154,6 +154,10 @@ class RedisCoordination:
         self._pause = redis.register_script(_PAUSE)
         self._unlock = redis.register_script(_UNLOCK)
         self.fallbacks: int = 0
+        # Where each round trip's duration goes: the histogram of every client
+        # made with this coordination (one entry per histogram, so clients on
+        # the same meter do not count a round trip twice).
+        self._timers: dict[int, Callable[[float], object]] = {}
 
     def __repr__(self) -> str:
         return f"RedisCoordination(key={self.key!r}, on_error={self.on_error!r})"
@@ -178,6 +182,7 @@ class RedisCoordination:
         if not self.available:
             coroutine.close()  # never started: nothing to clean up
             raise self._unreachable(f"{self._down_reason}; not tried again yet")
+        started = time.perf_counter()
         try:
             with anyio.fail_after(self.timeout):
                 answer = await coroutine
@@ -191,8 +196,16 @@ class RedisCoordination:
             if self._down_until is not None:
                 self._down_until = None
                 logger.warning("Redis answers again: shared pacing and token resumed")
+            if self._timers:
+                took = time.perf_counter() - started
+                for record in self._timers.values():
+                    record(took)
             return answer
         raise self._unreachable(self._down_reason)
+
+    def time_with(self, key: int, record: Callable[[float], object]) -> None:
+        """Send each round trip's duration (seconds) to ``record`` (one per ``key``)."""
+        self._timers[key] = record
 
     def _went_down(self, reason: str) -> None:
         if self._down_until is None:

@@ -21,7 +21,8 @@ What is recorded (never an id, a phone, a field value, the key or a token):
   ``bsg.client.retries`` (by cause), ``bsg.client.rate_limited`` (429s),
   ``bsg.client.wait.rate_limit`` and ``bsg.client.wait.pause``
   (histograms, seconds), ``bsg.client.auth`` (logins and refreshes),
-  ``bsg.client.in_flight`` (attempts on the wire).
+  ``bsg.client.in_flight`` (attempts on the wire), ``bsg.redis.duration``
+  (round trips to a ``RedisCoordination``, histogram, seconds).
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ class Telemetry:
         )
         self.auth = meter.create_counter(
             "bsg.client.auth", unit="{exchange}", description="Logins and token refreshes"
+        )
+        self.redis_duration = meter.create_histogram(
+            "bsg.redis.duration", unit="s", description="Round trips to the Redis coordination"
         )
         self.in_flight = meter.create_up_down_counter(
             "bsg.client.in_flight", unit="{request}", description="Attempts on the wire"

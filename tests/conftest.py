@@ -24,6 +24,18 @@ if not all(importlib.util.find_spec(m) for m in ("nbclient", "ipykernel", "matpl
     collect_ignore.append("notebook")
 
 
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # its parent package is missing
+        return False
+
+
+# The tracing tests need the OpenTelemetry SDK (the `otel-test` group).
+if not _installed("opentelemetry.sdk"):
+    collect_ignore += ["otel", "redis/test_metrics.py"]
+
+
 # The slow socket suites: `pytest -m "not slow"` is the inner loop without them.
 SLOW = (
     "test_chaos.py",
