@@ -65,7 +65,7 @@ from bsg_async._errors import (
 )
 from bsg_async._lifecycle import OTHER_LOOP, Lifecycle, close_dropped
 from bsg_async._logging import configure_from_env
-from bsg_async._observe import Answer, capture, operation_of, record_answer
+from bsg_async._observe import Answer, capture, capturing, operation_of, record_answer
 from bsg_async._retry import RetryPolicy
 from bsg_async._telemetry import Telemetry, telemetry
 from bsg_async.resources.contacts import Contacts
@@ -488,10 +488,12 @@ class Client:
         request = core.maker.build(method, path, params=params, json=json)
         options = options or self._options
         call = options.start(request, core.clock.monotonic(), idempotent=idempotent, write=write)
-        call.operation = operation_of(method, path)
         instruments = core.telemetry
         if instruments is None or not instruments.active():
+            if capturing():  # named only where a span or an Answer shows the name
+                call.operation = operation_of(method, path)
             return await self._answer(request, options.total_timeout, parse)
+        call.operation = operation_of(method, path)
         with instruments.operation(call.operation) as span:
             error: BaseException | None = None
             try:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from bsg_async._telemetry import Telemetry
 
-__all__ = ["Answer", "AttemptLayer", "capture", "operation_of", "record_answer"]
+__all__ = ["Answer", "AttemptLayer", "capture", "capturing", "operation_of", "record_answer"]
 
 logger = logging.getLogger("bsg_async")
 
@@ -118,6 +118,11 @@ def capture() -> Iterator[list[Answer]]:
         yield answers
     finally:
         _CAPTURE.reset(token)
+
+
+def capturing() -> bool:
+    """Whether a ``capture()`` block is open in this task."""
+    return _CAPTURE.get() is not None
 
 
 def record_answer(response: httpx.Response, elapsed: float) -> None:
