@@ -8,6 +8,7 @@ import subprocess
 import sys
 import traceback
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -352,3 +353,24 @@ def test_environment_proxy(
         monkeypatch.setenv(name, value)
     proxy = environment_proxy(httpx.URL(url))
     assert expected == (None if proxy is None else f"{proxy.url.host}:{proxy.url.port}")
+
+
+@pytest.mark.parametrize(("loop", "expected"), [("asyncio", "aiohttp"), ("trio", "httpx")])
+def test_auto_backend_is_chosen_on_the_loop_of_the_first_request(loop: str, expected: str) -> None:
+    """Made outside any loop, the client picks aiohttp on asyncio and httpcore on trio."""
+    from bsg_async._transports import AutoTransport  # noqa: PLC0415
+    from bsg_async.testing import DEFAULT_KEY, FakeBSG  # noqa: PLC0415
+
+    fake = FakeBSG(seed_contacts=1)
+    with fake.serve() as served:
+        client = bsg_async.Client(DEFAULT_KEY, base_url=served.base_url, trust_env=False)
+        auto = client._core.stack.reader._transport
+        assert isinstance(auto, AutoTransport)
+        assert "" == auto.chosen  # nothing built before the first request
+
+        async def first() -> int:
+            async with client:
+                return (await client.contacts.get(min(fake.contacts))).id
+
+        assert min(fake.contacts) == anyio.run(first, backend=loop)
+        assert expected == auto.chosen
