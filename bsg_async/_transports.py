@@ -356,6 +356,25 @@ def _text(value: str | float | bool | None) -> str:
     return "" if value is None else str(value)
 
 
+# Characters a query value can hold; httpx 0.27 writes a space as %20, 0.28 as +.
+_PROBE: list[tuple[str, str | float | bool | None]] = [
+    ("q", " +&=/~*'()!,;:@$%#?ü"),
+    ("t", True),
+    ("n", None),
+    ("f", 1.5),
+]
+
+
+def _query_quoting(builder: httpx.AsyncClient) -> Callable[..., str] | None:
+    """The quoting that makes ``urlencode`` write queries as this httpx does (None: neither)."""
+    expected = builder.build_request("GET", "p", params=_PROBE).url.query.decode("ascii")
+    pairs = [(name, _text(value)) for name, value in _PROBE]
+    for quote in (urllib.parse.quote_plus, urllib.parse.quote):
+        if urllib.parse.urlencode(pairs, quote_via=quote) == expected:
+            return quote
+    return None
+
+
 class RequestMaker:
     """Builds each request from a template prepared once per client.
 
@@ -366,9 +385,11 @@ class RequestMaker:
     both build the same requests.
     """
 
-    __slots__ = ("_base", "_headers", "_path", "_prefix")
+    __slots__ = ("_base", "_builder", "_headers", "_path", "_prefix", "_quote")
 
     def __init__(self, builder: httpx.AsyncClient) -> None:
+        self._builder = builder
+        self._quote = _query_quoting(builder)
         prefix = str(builder.base_url)
         self._prefix = prefix if prefix.endswith("/") else prefix + "/"
         self._headers = builder.headers
@@ -401,9 +422,13 @@ class RequestMaker:
     ) -> httpx.Request:
         """The request for ``path`` (relative to the base URL) with ``params`` and a JSON body."""
         path = path.lstrip("/")
+        if params and self._quote is None:  # an httpx whose query encoding we do not know
+            return self._builder.build_request(method, path, params=list(params), json=json)
         query = (
-            urllib.parse.urlencode([(name, _text(value)) for name, value in params])
-            if params
+            urllib.parse.urlencode(
+                [(name, _text(value)) for name, value in params], quote_via=self._quote
+            )
+            if params and self._quote is not None
             else None
         )
         if self._base is not None and _PLAIN_PATH.fullmatch(path):
