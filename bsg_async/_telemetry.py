@@ -39,6 +39,8 @@ from bsg_async._version import __version__
 
 if TYPE_CHECKING:
     import httpx
+    from opentelemetry.metrics import Counter, Histogram, UpDownCounter
+    from opentelemetry.trace import Tracer
 
     from bsg_async._call import Call
 
@@ -68,7 +70,7 @@ class Telemetry:
         self._meter_provider = meter_provider
         self._active = False
         self._checked_until = -math.inf
-        self.tracer = trace.get_tracer(
+        self.tracer: Tracer = trace.get_tracer(
             "bsg_async",
             __version__,
             tracer_provider=tracer_provider,  # type: ignore[arg-type]
@@ -78,30 +80,30 @@ class Telemetry:
             __version__,
             meter_provider=meter_provider,  # type: ignore[arg-type]
         )
-        self.requests = meter.create_counter(
+        self.requests: Counter = meter.create_counter(
             "bsg.client.requests",
             unit="{request}",
             description="HTTP attempts, by operation and status",
         )
-        self.retries = meter.create_counter(
+        self.retries: Counter = meter.create_counter(
             "bsg.client.retries", unit="{retry}", description="Retries, by cause"
         )
-        self.rate_limited = meter.create_counter(
+        self.rate_limited: Counter = meter.create_counter(
             "bsg.client.rate_limited", unit="{response}", description="Answers of 429"
         )
-        self.wait_turn = meter.create_histogram(
+        self.wait_turn: Histogram = meter.create_histogram(
             "bsg.client.wait.rate_limit", unit="s", description="Time a call waited for its turn"
         )
-        self.wait_pause = meter.create_histogram(
+        self.wait_pause: Histogram = meter.create_histogram(
             "bsg.client.wait.pause", unit="s", description="Time a call waited out a pause"
         )
-        self.auth = meter.create_counter(
+        self.auth: Counter = meter.create_counter(
             "bsg.client.auth", unit="{exchange}", description="Logins and token refreshes"
         )
-        self.redis_duration = meter.create_histogram(
+        self.redis_duration: Histogram = meter.create_histogram(
             "bsg.redis.duration", unit="s", description="Round trips to the Redis coordination"
         )
-        self.in_flight = meter.create_up_down_counter(
+        self.in_flight: UpDownCounter = meter.create_up_down_counter(
             "bsg.client.in_flight", unit="{request}", description="Attempts on the wire"
         )
 
