@@ -165,8 +165,12 @@ class Telemetry:
         for event in call.events:
             span.add_event(event)
         if error is not None:
-            span.set_attribute("error.type", type(error).__name__)
-            span.set_status(self._trace.StatusCode.ERROR, type(error).__name__)
+            self._failed(span, type(error).__name__)
+
+    def _failed(self, span: Any, kind: str) -> None:  # noqa: ANN401
+        """Mark ``span`` as failed: ``error.type`` and an error status saying ``kind``."""
+        span.set_attribute("error.type", kind)
+        span.set_status(self._trace.StatusCode.ERROR, kind)
 
     def start_bulk(self, name: str) -> Any:  # noqa: ANN401 - a span
         """The span of a bulk call (``bsg.contacts.create_many``), ended by ``end_bulk``."""
@@ -180,8 +184,7 @@ class Telemetry:
         """End a bulk call's span with its item count and any error."""
         span.set_attribute("bsg.items", items)
         if error is not None:
-            span.set_attribute("error.type", type(error).__name__)
-            span.set_status(self._trace.StatusCode.ERROR, type(error).__name__)
+            self._failed(span, type(error).__name__)
         span.end()
 
     def attempt(self, request: httpx.Request, number: int) -> Any:  # noqa: ANN401 - a span context manager
@@ -226,8 +229,7 @@ class Telemetry:
                 span.set_attribute("error.type", str(response.status_code))
                 span.set_status(self._trace.StatusCode.ERROR)
         elif error is not None:
-            span.set_attribute("error.type", type(error).__name__)
-            span.set_status(self._trace.StatusCode.ERROR, type(error).__name__)
+            self._failed(span, type(error).__name__)
 
 
 def _installed() -> bool:
