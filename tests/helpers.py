@@ -75,17 +75,24 @@ def as_json(body: object) -> bytes:
 @contextlib.asynccontextmanager
 async def raw_server(
     answer: Callable[[anyio.abc.SocketStream], Awaitable[None]],
+    *,
+    read_request: bool = True,
 ) -> AsyncIterator[str]:
     """A loopback TCP server whose connections get hand-written bytes from ``answer``.
 
     For answers no real server framework would send. Yields the base URL;
-    a client that hangs up mid-answer ends that connection quietly.
+    a client that hangs up mid-answer ends that connection quietly. The first
+    bytes of the request are read (and dropped) before ``answer`` runs, unless
+    ``read_request`` is False: ``answer`` then reads the requests itself.
     """
 
     async def serve(stream: anyio.abc.SocketStream) -> None:
         async with stream:
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await stream.receive()  # the request (its content does not matter)
+            with contextlib.suppress(
+                anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream
+            ):
+                if read_request:
+                    await stream.receive()  # the request (its content does not matter)
                 await answer(stream)
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)

@@ -24,7 +24,7 @@ import pytest
 
 import bsg_async
 from bsg_async.testing import DEFAULT_KEY, EmulatorServer, FakeBSG, Faults
-from tests.helpers import backends_on, make_jwt
+from tests.helpers import backends_on, make_jwt, raw_server
 from tests.proxy import ForwardProxy
 
 pytestmark = pytest.mark.anyio
@@ -538,28 +538,27 @@ async def test_connection_failure_names_host_and_port_and_counts_retries(
 
 async def _answer_login_then_hang_up(stream: anyio.abc.ByteStream, posts: list[bytes]) -> None:
     """Answer logins; read any other request whole, then close without a word."""
-    async with stream:
-        buffer = b""
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                buffer += await stream.receive()
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            while len(buffer) < length:
-                buffer += await stream.receive()
-            buffer = buffer[length:]
-            if b"/auth/login" not in head.split(b"\r\n")[0]:
-                posts.append(head.split(b"\r\n")[0])
-                return
-            body = b'{"bearer": "%s"}' % make_jwt(time.time() + 3600).encode()
-            await stream.send(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                b"content-length: %d\r\n\r\n%s" % (len(body), body)
-            )
+    buffer = b""
+    while True:
+        while b"\r\n\r\n" not in buffer:
+            buffer += await stream.receive()
+        head, _, buffer = buffer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(buffer) < length:
+            buffer += await stream.receive()
+        buffer = buffer[length:]
+        if b"/auth/login" not in head.split(b"\r\n")[0]:
+            posts.append(head.split(b"\r\n")[0])
+            return
+        body = b'{"bearer": "%s"}' % make_jwt(time.time() + 3600).encode()
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
 
 
 async def test_a_write_the_server_hung_up_on_is_never_sent_again(anyio_backend: str) -> None:
@@ -571,22 +570,19 @@ async def test_a_write_the_server_hung_up_on_is_never_sent_again(anyio_backend: 
     """
     for backend in backends_on(anyio_backend):
         requests: list[bytes] = []
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-        port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        async with listener, anyio.create_task_group() as group:
-            group.start_soon(
-                listener.serve, functools.partial(_answer_login_then_hang_up, posts=requests)
-            )
-            async with bsg_async.Client(
+        hang_up = functools.partial(_answer_login_then_hang_up, posts=requests)
+        async with (
+            raw_server(hang_up, read_request=False) as base_url,
+            bsg_async.Client(
                 DEFAULT_KEY,
-                base_url=f"http://127.0.0.1:{port}/api",
+                base_url=f"{base_url}/api",
                 max_retries=3,
                 retry_backoff=0,
                 http_backend=backend,
-            ) as client:
-                with pytest.raises(bsg_async.APIConnectionError) as info:
-                    await client.lists.create(name="Weekly")
-            group.cancel_scope.cancel()
+            ) as client,
+        ):
+            with pytest.raises(bsg_async.APIConnectionError) as info:
+                await client.lists.create(name="Weekly")
         assert (True, 0) == (info.value.may_have_been_applied, info.value.retries_taken), backend
         # The lookups that follow (is the list there?) are hung up on too.
         posts = [line for line in requests if line.startswith(b"POST")]
