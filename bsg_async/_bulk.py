@@ -1,18 +1,24 @@
 """Order-preserving, bounded-concurrency mapping of an async call over many inputs.
 
-The input is consumed lazily, one window of ``concurrency * 16`` items at a
-time; a window's calls run in a task group that ends before any result is
-handed out, so nothing runs while the consumer holds a result (anyio forbids
-yielding from inside a task group) and memory stays bounded for any input
-size. Within a window a limiter keeps ``concurrency`` calls in flight, so
-only the window's tail runs below full concurrency.
+A bulk call slides: ``concurrency`` calls are in flight, and as soon as one
+ends the next input item starts, while the consumer still reads earlier
+results. The calls run in a task of their own (a "producer", started at the
+first result asked for) because a task group cannot stay open across the
+consumer's ``async for`` steps. Memory stays bounded: the producer starts
+an item only while fewer than ``concurrency * 16`` results are started and
+not yet handed out. A call waiting out a retry's backoff gives its place to
+the next item, so one slow retry does not hold up the rest.
+
+The producer stops starting items when the consumer closes the iterator,
+drops it, or a failure ends the call; calls already in flight then finish
+(writes) or are cancelled (reads), never sent again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
-from collections import deque
+import contextvars
+import sys
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -20,14 +26,17 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Iterator,
     Mapping,
     Sized,
 )
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import anyio
+import sniffio
 
-from bsg_async._errors import BSGError, BulkError
+from bsg_async._call import BACKOFF
+from bsg_async._errors import BSGError, BulkError, ClientClosedError
 from bsg_async._frames import Tabular
 from bsg_async._pagination import _NOT_AWAITABLE, _NOT_ITERABLE
 from bsg_async._progress import progress_bar
@@ -40,8 +49,11 @@ __all__ = ["BulkIterator"]
 
 R = TypeVar("R")
 
-# Results per window, as a multiple of the concurrency.
+# Results started and not yet handed out, as a multiple of the concurrency.
 WINDOW_FACTOR = 16
+
+# Producer tasks on asyncio, kept until they end (the loop holds tasks weakly).
+_PRODUCERS: set[Any] = set()
 
 
 class _Pending:
@@ -49,6 +61,78 @@ class _Pending:
 
 
 _PENDING = _Pending()
+
+
+class _Slot:
+    """One item's place among the ``concurrency`` in flight.
+
+    While its call waits out a retry's backoff the item gives the place back
+    (the next item starts in it) and waits for one again afterwards.
+    """
+
+    __slots__ = ("_limiter", "held")
+
+    def __init__(self, limiter: anyio.Semaphore) -> None:
+        self._limiter = limiter
+        self.held = True
+
+    async def idle(self, sleep: Callable[[float], Awaitable[object]], delay: float) -> None:
+        self._limiter.release()
+        self.held = False
+        await sleep(delay)
+        await self._limiter.acquire()
+        self.held = True
+
+
+class _Run:
+    """What a bulk call's producer and its consumer share."""
+
+    def __init__(self, concurrency: int, window: int) -> None:
+        self.outcomes: dict[int, Any] = {}
+        self.limiter = anyio.Semaphore(concurrency, fast_acquire=True)
+        self.room = anyio.Semaphore(window, fast_acquire=True)
+        self.wanted = -1  # the index the consumer waits for
+        self.wake = anyio.Event()
+        self.finished = anyio.Event()
+        self.started = 0  # items read from the input and started
+        self.failed_at: int | None = None
+        #: Why the producer stopped early (the input raised, the client closed).
+        self.stopped_by: BaseException | None = None
+        self.feeding = anyio.CancelScope()
+        self.scopes: dict[int, anyio.CancelScope] = {}
+        self.cancel_reads = True
+
+    def settle(self, position: int, outcome: object) -> None:
+        self.outcomes[position] = outcome
+        if position == self.wanted:
+            self.wake.set()
+
+    def stop(self) -> None:
+        """Start nothing more; cancel the reads in flight (writes finish)."""
+        try:
+            self.feeding.cancel()
+            if self.cancel_reads:
+                for scope in list(self.scopes.values()):
+                    scope.cancel()
+        except RuntimeError:  # pragma: no cover - the loop is already gone
+            pass
+
+    def end(self) -> None:
+        self.finished.set()
+        self.wake.set()
+
+
+def _spawn(producer: Callable[[], Awaitable[None]]) -> None:
+    """Run ``producer`` in a task of its own, in a copy of the caller's context."""
+    if sniffio.current_async_library() == "trio":
+        import trio  # noqa: PLC0415 - only where trio runs
+
+        trio.lowlevel.spawn_system_task(producer, context=contextvars.copy_context())
+        return
+    asyncio = sys.modules["asyncio"]  # running: loaded
+    task = asyncio.get_running_loop().create_task(producer())
+    _PRODUCERS.add(task)
+    task.add_done_callback(_PRODUCERS.discard)
 
 
 class BulkIterator(Tabular, Generic[R]):
@@ -95,7 +179,7 @@ class BulkIterator(Tabular, Generic[R]):
         self._resolve_names = field_names
         self._total = len(items) if isinstance(items, Sized) else None
         self._prepare = prepare
-        self._sync: Iterable[Any] | None = None
+        self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
         if isinstance(items, AsyncIterable):
             self._async = aiter(items)
@@ -105,13 +189,14 @@ class BulkIterator(Tabular, Generic[R]):
         self._window = concurrency * WINDOW_FACTOR
         self._return_exceptions = return_exceptions
         self._cancel_on_error = cancel_on_error
-        self._ready: deque[tuple[int, R | BaseException | _Pending]] = deque()
-        self._next_index = 0
+        self._run: _Run | None = None
+        self._next_index = 0  # results handed out
         self._done = False
 
     def __repr__(self) -> str:
         size = "" if self._total is None else f" of {self._total}"
-        return f"<BulkIterator: {self._what}, {self._next_index} read{size}>"
+        read = 0 if self._run is None else self._run.started
+        return f"<BulkIterator: {self._what}, {read} read{size}>"
 
     def __aiter__(self) -> BulkIterator[R]:
         return self
@@ -128,70 +213,94 @@ class BulkIterator(Tabular, Generic[R]):
                 _NOT_ITERABLE.format(kind="bulk call", what=f"client.contacts.{self._what}(...)")
             )
 
-    async def _take(self) -> list[Any]:
-        """The next window of input, each item through ``prepare`` (in input order)."""
-        batch: list[Any] = []
+    async def _read(self) -> Any:  # noqa: ANN401 - an input item, of any type
+        """The next input item through ``prepare``, or ``_PENDING`` at the end."""
         if self._sync is not None:
-            batch = list(itertools.islice(self._sync, self._window))
+            item = next(self._sync, _PENDING)
         else:
             assert self._async is not None  # noqa: S101
-            async for item in self._async:
-                batch.append(item)
-                if len(batch) >= self._window:
-                    break
-        prepare = self._prepare
-        return batch if prepare is None else [prepare(item) for item in batch]
+            item = await anext(self._async, _PENDING)
+        if item is _PENDING or self._prepare is None:
+            return item
+        return self._prepare(item)
 
-    async def _fill(self) -> None:  # noqa: C901 - one algorithm, clearer in one place
-        batch = await self._take()
-        if not batch:
-            self._done = True
-            return
-        start = self._next_index
-        self._next_index += len(batch)
-        results: list[R | BaseException | _Pending] = [_PENDING] * len(batch)
-        limiter = anyio.Semaphore(self._concurrency, fast_acquire=True)
-        scopes: dict[int, anyio.CancelScope] = {}
-        failed_at: int | None = None
+    def _start(self) -> _Run:
+        """Start the producer, in a copy of the consumer's context (its trace, its hooks)."""
+        run = _Run(self._concurrency, self._window)
+        run.cancel_reads = self._cancel_on_error
+        if self._telemetry is not None and self._span is None:
+            self._span = self._telemetry.start_bulk(self._operation)
+        _spawn(lambda: self._produce(run))
+        return run
 
-        async def run(position: int, item: object, scope: anyio.CancelScope) -> None:
-            nonlocal failed_at
+    async def _produce(self, run: _Run) -> None:
+        """Start the items in input order, ``concurrency`` in flight, until the input ends."""
+        try:
+            with contextlib.ExitStack() as tracing:
+                if self._telemetry is not None and self._span is not None:
+                    tracing.enter_context(self._telemetry.within(self._span))
+                async with anyio.create_task_group() as group:
+                    with run.feeding:
+                        await self._feed(run, group)
+        except Exception as exc:  # noqa: BLE001 - a bug: the consumer raises it
+            run.stopped_by = run.stopped_by or exc
+        finally:
+            run.end()
+
+    async def _feed(self, run: _Run, group: anyio.abc.TaskGroup) -> None:
+        while run.failed_at is None and run.stopped_by is None:
+            await run.room.acquire()
             try:
-                with scope:
-                    results[position] = await self._func(item)
-            except Exception as exc:  # noqa: BLE001 - every failure belongs to its item
-                results[position] = exc
-                # Only the SDK's own errors are handed out in place: anything
-                # else is a bug, and stops the call as without the option.
-                if not (self._return_exceptions and isinstance(exc, BSGError)):
-                    failed_at = position if failed_at is None else min(failed_at, position)
-                    if self._cancel_on_error:
-                        # Items before the failure still finish and are
-                        # yielded; only later ones are cancelled.
-                        for later, later_scope in scopes.items():
-                            if later > position:
-                                later_scope.cancel()
-            finally:
-                scopes.pop(position, None)
-                limiter.release()
+                item = await self._read()
+            except Exception as exc:  # noqa: BLE001 - the input's own error, raised in its place
+                run.stopped_by = exc
+                return
+            if item is _PENDING:
+                return
+            await run.limiter.acquire()
+            if run.failed_at is not None or run.stopped_by is not None:
+                return
+            scope = anyio.CancelScope()
+            run.scopes[run.started] = scope
+            group.start_soon(self._one, run, run.started, item, scope)
+            run.started += 1
 
-        async with contextlib.AsyncExitStack() as tracing, anyio.create_task_group() as group:
-            if self._telemetry is not None:
-                if self._span is None:
-                    self._span = self._telemetry.start_bulk(self._operation)
-                tracing.enter_context(self._telemetry.within(self._span))
-            for position, item in enumerate(batch):
-                # Acquiring here starts calls strictly in input order.
-                await limiter.acquire()
-                if failed_at is not None:
-                    limiter.release()
-                    break
-                scope = anyio.CancelScope()
-                scopes[position] = scope
-                group.start_soon(run, position, item, scope)
-        self._ready.extend((start + position, result) for position, result in enumerate(results))
-        if failed_at is not None:
-            self._done = True  # no further input is read after a failure
+    async def _one(self, run: _Run, position: int, item: object, scope: anyio.CancelScope) -> None:
+        slot = _Slot(run.limiter)
+        BACKOFF.set(slot.idle)
+        outcome: object = _PENDING
+        try:
+            with scope:
+                outcome = await self._func(item)
+        except Exception as exc:  # noqa: BLE001 - every failure belongs to its item
+            outcome = exc
+            self._failed(run, position, exc)
+        finally:
+            run.scopes.pop(position, None)
+            if slot.held:
+                run.limiter.release()
+            run.settle(position, outcome)
+
+    def _failed(self, run: _Run, position: int, exc: Exception) -> None:
+        if isinstance(exc, ClientClosedError) and run.stopped_by is None:
+            # Nothing more can be sent: the rest of the input is not tried.
+            run.stopped_by = ClientClosedError(
+                f"{self._what}: the client was closed; the items from {run.started}"
+                " of the input on were not sent"
+            )
+            run.feeding.cancel()
+        # Only the SDK's own errors are handed out in place: anything else is
+        # a bug, and stops the call as without the option.
+        if self._return_exceptions and isinstance(exc, BSGError):
+            return
+        run.failed_at = position if run.failed_at is None else min(run.failed_at, position)
+        run.feeding.cancel()
+        if self._cancel_on_error:
+            # Items before the failure still finish and are yielded; only
+            # later reads are cancelled (writes in flight finish).
+            for later, later_scope in list(run.scopes.items()):
+                if later > position:
+                    later_scope.cancel()
 
     def _end_span(self, error: BaseException | None = None) -> None:
         span, self._span = self._span, None
@@ -199,32 +308,60 @@ class BulkIterator(Tabular, Generic[R]):
             self._telemetry.end_bulk(span, self._next_index, error)
 
     async def __anext__(self) -> R:
-        while not self._ready:
+        run = self._run
+        if run is None:
             if self._done:
-                self._end_span()
                 raise StopAsyncIteration
-            await self._fill()
-        index, result = self._ready.popleft()
+            run = self._run = self._start()
+        index = self._next_index
+        while index not in run.outcomes:
+            if self._done:
+                raise StopAsyncIteration
+            if run.finished.is_set():
+                self._finish(run)
+            run.wanted, run.wake = index, anyio.Event()
+            await run.wake.wait()
+        result = run.outcomes.pop(index)
+        run.room.release()
+        self._next_index += 1
+        return await self._hand_out(run, index, result)
+
+    async def _hand_out(self, run: _Run, index: int, result: object) -> R:
+        """``result`` as the next item, or the error it stands for."""
         if isinstance(result, BaseException):
             if self._return_exceptions and isinstance(result, BSGError):
                 # The caller asked for the SDK's errors in place: R includes them.
                 return cast("R", result)
-            self._raise(index, result)
+            await self._raise(run, index, result)
         if isinstance(result, _Pending):
-            # Cancelled because a later item failed first: raise that error.
-            for later, outcome in self._ready:
+            # Cancelled because an earlier item failed: raise that error.
+            await run.finished.wait()
+            for earlier, outcome in sorted(run.outcomes.items()):
                 if isinstance(outcome, BaseException):
-                    self._raise(later, outcome)
+                    await self._raise(run, earlier, outcome)
             raise RuntimeError("a bulk call was cancelled without an error")  # noqa: TRY004  # pragma: no cover
-        return result
+        return cast("R", result)
 
-    def _raise(self, index: int, error: BaseException) -> NoReturn:
+    def _finish(self, run: _Run) -> NoReturn:
+        """The producer ended and every result was handed out: end, or say why it stopped."""
+        self._done = True
+        error = run.stopped_by
+        self._end_span(error)
+        if error is None:
+            raise StopAsyncIteration
+        if isinstance(error, Exception):
+            raise error
+        raise RuntimeError(f"{self._what} stopped: {error!r}")  # pragma: no cover
+
+    async def _raise(self, run: _Run, index: int, error: BaseException) -> NoReturn:
+        # Writes in flight when the item failed finish first: their outcome is known.
+        await run.finished.wait()
         completed: dict[int, R] = {
             later: outcome
-            for later, outcome in self._ready
+            for later, outcome in sorted(run.outcomes.items())
             if later > index and not isinstance(outcome, (BaseException, _Pending))
         }
-        self._ready.clear()
+        run.outcomes.clear()
         self._done = True
         self._end_span(error)
         if not isinstance(error, Exception):  # pragma: no cover - only Exceptions are caught
@@ -255,7 +392,22 @@ class BulkIterator(Tabular, Generic[R]):
                 bar.update()
 
     async def aclose(self) -> None:
-        """Stop early: no further input is read and nothing more is sent."""
+        """Stop early: no further input is read and nothing more is sent.
+
+        Reads in flight are cancelled; writes in flight (``create_many``)
+        finish first, so none is left half-known. Returns once they ended.
+        """
         self._done = True
-        self._ready.clear()
+        run = self._run
+        if run is not None:
+            if not run.finished.is_set():
+                run.stop()
+                await run.finished.wait()
+            run.outcomes.clear()
         self._end_span()
+
+    def __del__(self) -> None:
+        # Dropped unclosed (``break`` out of ``async for``): start nothing more.
+        run = self._run
+        if run is not None and not run.finished.is_set():
+            run.stop()

@@ -14,10 +14,15 @@ the layers import this module and not one another.
 
 from __future__ import annotations
 
+import contextvars
 import functools
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = [
     "KEY",
@@ -28,12 +33,30 @@ __all__ = [
     "LoginFailedError",
     "ResponseTooLargeError",
     "WaitTooLongError",
+    "backoff",
     "budget_left",
     "call_of",
     "exchange_deadline",
 ]
 
 KEY = "bsg_call"
+
+#: How a call waits out a retry's backoff: set by a bulk call for each of its
+#: items (the item gives its place to the next while it sleeps); unset, the
+#: retry layer just sleeps.
+BACKOFF: contextvars.ContextVar[
+    Callable[[Callable[[float], Awaitable[object]], float], Awaitable[None]]
+] = contextvars.ContextVar("bsg_backoff")
+
+
+async def backoff(sleep: Callable[[float], Awaitable[object]], delay: float) -> None:
+    """Sleep ``delay`` seconds before a retry, the way the running call asks."""
+    idle = BACKOFF.get(None)
+    if idle is None:
+        await sleep(delay)
+    else:
+        await idle(sleep, delay)
+
 
 #: The start of a call's event for each retry: "retry after HTTP 503".
 RETRY_EVENT = "retry after "

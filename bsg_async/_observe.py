@@ -194,6 +194,9 @@ class AttemptLayer(httpx.AsyncBaseTransport):
                     telemetry.in_flight.add(-1)
                 telemetry.end_attempt(span, call, response, None)
         if user and self._on_response:
+            # What httpx's own send does: the answer knows its request (the
+            # innermost transports leave it unset).
+            response.request = request
             await response.aread()  # the body the layer below read: no I/O
             await _run(self._on_response, response)
         return response

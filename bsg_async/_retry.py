@@ -42,6 +42,7 @@ from bsg_async._call import (
     Call,
     LoginFailedError,
     WaitTooLongError,
+    backoff,
     budget_left,
     call_of,
 )
@@ -223,7 +224,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 limit,
                 delay,
             )
-            await self._sleep(delay)
+            await backoff(self._sleep, delay)
 
     def _after_login_failure(
         self, call: Call, exc: LoginFailedError, retries: int, limit: int

@@ -16,6 +16,7 @@ import respx
 import bsg_async
 from bsg_async._bulk import WINDOW_FACTOR
 from bsg_async.models import NewContact
+from bsg_async.testing import DEFAULT_KEY, FakeBSG
 from tests.helpers import FakeClock, contact_json, mocked_client
 
 pytestmark = pytest.mark.anyio
@@ -139,7 +140,89 @@ async def test_get_many_reads_input_lazily(client: bsg_async.Client, api: respx.
     async for contact in client.contacts.get_many(ids(), concurrency=8):
         if contact.id == 10:
             break
-    assert next(pulled) <= 8 * WINDOW_FACTOR + 1  # one window read ahead, no more
+    # Read ahead of what was handed out by one window, no more.
+    assert next(pulled) <= 10 + 8 * WINDOW_FACTOR + 1
+
+
+# ------------------------------------------------ sliding, over a real socket
+
+
+def _contact_id(request: httpx.Request) -> int | None:
+    head, _, tail = request.url.path.rpartition("/")
+    return int(tail) if head.endswith("/contacts") and tail.isdigit() else None
+
+
+async def test_get_many_slides_past_a_slow_item() -> None:
+    """Item 5 answers only once item 36 was sent: 2 in flight, never waiting for a whole window.
+
+    Items 0-4 handed out, 32 (2 x 16) may be started beyond them: item 36 is
+    the last. Run in windows of 32, item 36 could not start before item 5
+    ended, and the call would never end.
+    """
+    fake = FakeBSG(seed_contacts=60, duplicate_window=0)
+    ids = sorted(fake.contacts)
+    item_36_sent = anyio.Event()
+    sent: list[int] = []
+    sent_while_5_in_flight: list[int] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        contact_id = _contact_id(request)
+        if contact_id is not None:
+            sent.append(contact_id)
+            if contact_id == ids[36]:
+                item_36_sent.set()
+
+    async def on_response(response: httpx.Response) -> None:
+        if _contact_id(response.request) == ids[5]:
+            await item_36_sent.wait()
+            sent_while_5_in_flight.append(len(sent))
+
+    with fake.serve() as server, anyio.fail_after(10):
+        async with bsg_async.Client(
+            DEFAULT_KEY,
+            base_url=server.base_url,
+            event_hooks={"request": [on_request], "response": [on_response]},
+        ) as client:
+            got = [c.id async for c in client.contacts.get_many(ids, concurrency=2)]
+    assert ids == got
+    assert ids == sorted(sent)
+    # Items 0-36 went out while item 5 was in flight: 32 beyond the 5 handed out.
+    assert [37] == sent_while_5_in_flight
+
+
+async def test_a_retry_backoff_gives_its_place_to_the_next_item() -> None:
+    """concurrency=1: while item 0 waits out its 503's backoff, items 1-4 are fetched."""
+    fake = FakeBSG(seed_contacts=10, duplicate_window=0)
+    ids = sorted(fake.contacts)
+    answered: list[tuple[int | None, int]] = []
+    four_more = anyio.Event()
+
+    async def on_response(response: httpx.Response) -> None:
+        answered.append((_contact_id(response.request), response.status_code))
+        if len(answered) == 5:
+            four_more.set()
+
+    class Clock(FakeClock):
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps.append(seconds)
+            await four_more.wait()
+
+    with fake.serve() as server, anyio.fail_after(10):
+        async with bsg_async.Client(
+            DEFAULT_KEY,
+            base_url=server.base_url,
+            clock=Clock(),
+            event_hooks={"response": [on_response]},
+        ) as client:
+            await client.contacts.get(ids[9])  # logged in
+            answered.clear()
+            fake.answer_next(503, b'{"message": "busy"}')
+            got = [c.id async for c in client.contacts.get_many(ids[:6], concurrency=1)]
+    assert ids[:6] == got
+    assert [(ids[0], 503), *[(i, 200) for i in ids[1:5]]] == answered[:5]
+    # Then item 0's retry and item 5, in either order (both wait for the slot).
+    assert {(ids[0], 200), (ids[5], 200)} == set(answered[5:])
+    assert 7 == len(answered)
 
 
 async def test_get_many_async_input(client: bsg_async.Client, api: respx.MockRouter) -> None:
