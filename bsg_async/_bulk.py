@@ -84,10 +84,57 @@ class _Slot:
         self.held = True
 
 
-class _Run:
-    """What a bulk call's producer and its consumer share."""
+class _Source:
+    """The input, read one item at a time, each through ``prepare``."""
 
-    def __init__(self, concurrency: int, window: int) -> None:
+    __slots__ = ("_async", "_prepare", "_sync")
+
+    def __init__(
+        self, items: Iterable[Any] | AsyncIterable[Any], prepare: Callable[[Any], Any] | None
+    ) -> None:
+        self._sync: Iterator[Any] | None = None
+        self._async: AsyncIterator[Any] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async = aiter(items)
+        else:
+            self._sync = iter(items)
+        self._prepare = prepare
+
+    async def read(self) -> Any:  # noqa: ANN401 - an input item, of any type
+        """The next input item through ``prepare``, or ``_PENDING`` at the end."""
+        if self._sync is not None:
+            item = next(self._sync, _PENDING)
+        else:
+            assert self._async is not None  # noqa: S101
+            item = await anext(self._async, _PENDING)
+        if item is _PENDING or self._prepare is None:
+            return item
+        return self._prepare(item)
+
+
+class _Run:
+    """A bulk call's producer, and what it shares with the consumer.
+
+    It holds no reference to the ``BulkIterator``, so that a consumer that
+    drops the iterator (``break``) has it collected, which stops the run.
+    """
+
+    def __init__(
+        self,
+        func: Callable[[Any], Awaitable[Any]],
+        source: _Source,
+        *,
+        concurrency: int,
+        window: int,
+        return_exceptions: bool,
+        cancel_on_error: bool,
+        what: str,
+    ) -> None:
+        self._func = func
+        self._source = source
+        self._return_exceptions = return_exceptions
+        self.cancel_reads = cancel_on_error
+        self._what = what
         self.outcomes: dict[int, Any] = {}
         self.limiter = anyio.Semaphore(concurrency, fast_acquire=True)
         self.room = anyio.Semaphore(window, fast_acquire=True)
@@ -100,7 +147,6 @@ class _Run:
         self.stopped_by: BaseException | None = None
         self.feeding = anyio.CancelScope()
         self.scopes: dict[int, anyio.CancelScope] = {}
-        self.cancel_reads = True
 
     def settle(self, position: int, outcome: object) -> None:
         self.outcomes[position] = outcome
@@ -120,6 +166,75 @@ class _Run:
     def end(self) -> None:
         self.finished.set()
         self.wake.set()
+
+    async def produce(self, tracing: contextlib.AbstractContextManager[object]) -> None:
+        """Start the items in input order, ``concurrency`` in flight, until the input ends."""
+        try:
+            with tracing:
+                async with anyio.create_task_group() as group:
+                    with self.feeding:
+                        await self._feed(group)
+        except Exception as exc:  # noqa: BLE001 - a bug: the consumer raises it
+            self.stopped_by = self.stopped_by or exc
+        finally:
+            self.end()
+
+    async def _feed(self, group: anyio.abc.TaskGroup) -> None:
+        while self.failed_at is None and self.stopped_by is None:
+            await self.room.acquire()
+            try:
+                item = await self._source.read()
+            except Exception as exc:  # noqa: BLE001 - the input's own error, raised in its place
+                self.stopped_by = exc
+                return
+            if item is _PENDING:
+                return
+            await self.limiter.acquire()
+            # Stopped while waiting (trio may hand the slot over before it
+            # delivers the cancellation): start nothing.
+            if self.feeding.cancel_called or self.failed_at is not None or self.stopped_by:
+                return
+            scope = anyio.CancelScope()
+            self.scopes[self.started] = scope
+            group.start_soon(self._one, self.started, item, scope)
+            self.started += 1
+
+    async def _one(self, position: int, item: object, scope: anyio.CancelScope) -> None:
+        slot = _Slot(self.limiter)
+        BACKOFF.set(slot.idle)
+        outcome: object = _PENDING
+        try:
+            with scope:
+                outcome = await self._func(item)
+        except Exception as exc:  # noqa: BLE001 - every failure belongs to its item
+            outcome = exc
+            self._failed(position, exc)
+        finally:
+            self.scopes.pop(position, None)
+            if slot.held:
+                self.limiter.release()
+            self.settle(position, outcome)
+
+    def _failed(self, position: int, exc: Exception) -> None:
+        if isinstance(exc, ClientClosedError) and self.stopped_by is None:
+            # Nothing more can be sent: the rest of the input is not tried.
+            self.stopped_by = ClientClosedError(
+                f"{self._what}: the client was closed; the items from {self.started}"
+                " of the input on were not sent"
+            )
+            self.feeding.cancel()
+        # Only the SDK's own errors are handed out in place: anything else is
+        # a bug, and stops the call as without the option.
+        if self._return_exceptions and isinstance(exc, BSGError):
+            return
+        self.failed_at = position if self.failed_at is None else min(self.failed_at, position)
+        self.feeding.cancel()
+        if self.cancel_reads:
+            # Items before the failure still finish and are yielded; only
+            # later reads are cancelled (writes in flight finish).
+            for later, later_scope in list(self.scopes.items()):
+                if later > position:
+                    later_scope.cancel()
 
 
 def _spawn(producer: Callable[[], Awaitable[None]]) -> None:
@@ -178,13 +293,7 @@ class BulkIterator(Tabular, Generic[R]):
         self.item_type = item_type
         self._resolve_names = field_names
         self._total = len(items) if isinstance(items, Sized) else None
-        self._prepare = prepare
-        self._sync: Iterator[Any] | None = None
-        self._async: AsyncIterator[Any] | None = None
-        if isinstance(items, AsyncIterable):
-            self._async = aiter(items)
-        else:
-            self._sync = iter(items)
+        self._source = _Source(items, prepare)
         self._concurrency = concurrency
         self._window = concurrency * WINDOW_FACTOR
         self._return_exceptions = return_exceptions
@@ -213,94 +322,24 @@ class BulkIterator(Tabular, Generic[R]):
                 _NOT_ITERABLE.format(kind="bulk call", what=f"client.contacts.{self._what}(...)")
             )
 
-    async def _read(self) -> Any:  # noqa: ANN401 - an input item, of any type
-        """The next input item through ``prepare``, or ``_PENDING`` at the end."""
-        if self._sync is not None:
-            item = next(self._sync, _PENDING)
-        else:
-            assert self._async is not None  # noqa: S101
-            item = await anext(self._async, _PENDING)
-        if item is _PENDING or self._prepare is None:
-            return item
-        return self._prepare(item)
-
     def _start(self) -> _Run:
         """Start the producer, in a copy of the consumer's context (its trace, its hooks)."""
-        run = _Run(self._concurrency, self._window)
-        run.cancel_reads = self._cancel_on_error
-        if self._telemetry is not None and self._span is None:
-            self._span = self._telemetry.start_bulk(self._operation)
-        _spawn(lambda: self._produce(run))
+        run = _Run(
+            self._func,
+            self._source,
+            concurrency=self._concurrency,
+            window=self._window,
+            return_exceptions=self._return_exceptions,
+            cancel_on_error=self._cancel_on_error,
+            what=self._what,
+        )
+        tracing: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if self._telemetry is not None:
+            if self._span is None:
+                self._span = self._telemetry.start_bulk(self._operation)
+            tracing = self._telemetry.within(self._span)
+        _spawn(lambda: run.produce(tracing))
         return run
-
-    async def _produce(self, run: _Run) -> None:
-        """Start the items in input order, ``concurrency`` in flight, until the input ends."""
-        try:
-            with contextlib.ExitStack() as tracing:
-                if self._telemetry is not None and self._span is not None:
-                    tracing.enter_context(self._telemetry.within(self._span))
-                async with anyio.create_task_group() as group:
-                    with run.feeding:
-                        await self._feed(run, group)
-        except Exception as exc:  # noqa: BLE001 - a bug: the consumer raises it
-            run.stopped_by = run.stopped_by or exc
-        finally:
-            run.end()
-
-    async def _feed(self, run: _Run, group: anyio.abc.TaskGroup) -> None:
-        while run.failed_at is None and run.stopped_by is None:
-            await run.room.acquire()
-            try:
-                item = await self._read()
-            except Exception as exc:  # noqa: BLE001 - the input's own error, raised in its place
-                run.stopped_by = exc
-                return
-            if item is _PENDING:
-                return
-            await run.limiter.acquire()
-            if run.failed_at is not None or run.stopped_by is not None:
-                return
-            scope = anyio.CancelScope()
-            run.scopes[run.started] = scope
-            group.start_soon(self._one, run, run.started, item, scope)
-            run.started += 1
-
-    async def _one(self, run: _Run, position: int, item: object, scope: anyio.CancelScope) -> None:
-        slot = _Slot(run.limiter)
-        BACKOFF.set(slot.idle)
-        outcome: object = _PENDING
-        try:
-            with scope:
-                outcome = await self._func(item)
-        except Exception as exc:  # noqa: BLE001 - every failure belongs to its item
-            outcome = exc
-            self._failed(run, position, exc)
-        finally:
-            run.scopes.pop(position, None)
-            if slot.held:
-                run.limiter.release()
-            run.settle(position, outcome)
-
-    def _failed(self, run: _Run, position: int, exc: Exception) -> None:
-        if isinstance(exc, ClientClosedError) and run.stopped_by is None:
-            # Nothing more can be sent: the rest of the input is not tried.
-            run.stopped_by = ClientClosedError(
-                f"{self._what}: the client was closed; the items from {run.started}"
-                " of the input on were not sent"
-            )
-            run.feeding.cancel()
-        # Only the SDK's own errors are handed out in place: anything else is
-        # a bug, and stops the call as without the option.
-        if self._return_exceptions and isinstance(exc, BSGError):
-            return
-        run.failed_at = position if run.failed_at is None else min(run.failed_at, position)
-        run.feeding.cancel()
-        if self._cancel_on_error:
-            # Items before the failure still finish and are yielded; only
-            # later reads are cancelled (writes in flight finish).
-            for later, later_scope in list(run.scopes.items()):
-                if later > position:
-                    later_scope.cancel()
 
     def _end_span(self, error: BaseException | None = None) -> None:
         span, self._span = self._span, None

@@ -225,6 +225,125 @@ async def test_a_retry_backoff_gives_its_place_to_the_next_item() -> None:
     assert 7 == len(answered)
 
 
+async def test_leaving_the_loop_starts_nothing_more_and_lets_creates_finish() -> None:
+    """break after the first result: the creates in flight finish, no further row is sent.
+
+    The iterator is dropped at the ``break``; its run must end by itself
+    (nothing holds it). Every create but the first is held until the loop
+    has been left, so only the first and those in flight then
+    (concurrency=2) reach the emulator.
+    """
+    fake = FakeBSG(duplicate_window=0)
+    left = anyio.Event()
+    posted: list[int] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path.endswith("/contacts"):
+            phone = json.loads(request.content)["phone"]
+            posted.append(phone)
+            if phone != rows[0]["phone"]:
+                await left.wait()
+
+    rows: list[dict[str, object]] = [{"phone": 61401629800 + n} for n in range(50)]
+    with fake.serve() as server, anyio.fail_after(10):
+        async with bsg_async.Client(
+            DEFAULT_KEY, base_url=server.base_url, event_hooks={"request": [on_request]}
+        ) as client:
+            async for contact in client.contacts.create_many(rows, concurrency=2):
+                first = contact.phone
+                break
+            left.set()
+            # The creates held in flight finish; then nothing more is sent.
+            while len(fake.contacts) < len(posted):
+                await client.contacts.list(limit=1).collect()
+            await client.contacts.list(limit=1).collect()  # one more round trip
+    assert 61401629800 == first
+    # Item 2 starts when item 0 ends, unless the loop was left first.
+    assert sorted(posted) in ([61401629800, 61401629801], [61401629800, 61401629801, 61401629802])
+    assert sorted(posted) == sorted(record.phone for record in fake.contacts.values())
+
+
+async def test_aclose_waits_for_creates_and_cancels_reads(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """aclose() returns after the creates in flight end; reads in flight are cancelled."""
+    release = anyio.Event()
+    answered: list[int] = []
+
+    async def create(request: httpx.Request) -> httpx.Response:
+        phone = json.loads(request.content)["phone"]
+        if phone != 61401629800:
+            await release.wait()
+        answered.append(phone)
+        return httpx.Response(201, json={"data": contact_json(phone - 61401629000, phone=phone)})
+
+    async def get(request: httpx.Request) -> httpx.Response:
+        contact_id = _contact_id(request)
+        if contact_id != 1:
+            await anyio.sleep_forever()
+        return httpx.Response(200, json={"data": contact_json(1)})
+
+    api.post("/contacts").mock(side_effect=create)
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=get)
+    creates = client.contacts.create_many(
+        [{"phone": 61401629800 + n} for n in range(9)], concurrency=3
+    )
+    reads = client.contacts.get_many(range(1, 10), concurrency=3)
+    with anyio.fail_after(5):
+        assert 61401629800 == (await creates.__anext__()).phone
+        assert 1 == (await reads.__anext__()).id
+        await reads.aclose()  # the two reads hanging in flight are cancelled
+        async with anyio.create_task_group() as group:
+            group.start_soon(creates.aclose)
+            await anyio.wait_all_tasks_blocked()
+            assert [61401629800] == answered  # aclose waits for the creates in flight
+            release.set()
+    assert 4 == len(answered)  # 1 handed out + 3 in flight (concurrency 3), no more
+    assert [] == [r async for r in creates]
+    assert [] == [r async for r in reads]
+
+
+async def test_closing_the_client_mid_way_raises_instead_of_ending() -> None:
+    """The client closed under a bulk call: ClientClosedError, never a silently short result."""
+    fake = FakeBSG(seed_contacts=40, duplicate_window=0)
+    ids = sorted(fake.contacts)
+    results: list[bsg_async.Contact | bsg_async.BSGError] = []
+    with fake.serve() as server, anyio.fail_after(10):
+        async with bsg_async.Client(DEFAULT_KEY, base_url=server.base_url) as client:
+            with pytest.raises(bsg_async.ClientClosedError) as info:
+                async for result in client.contacts.get_many(
+                    ids, concurrency=2, return_exceptions=True
+                ):
+                    results.append(result)
+                    if len(results) == 5:
+                        await client.aclose()
+    # Each result in its input position: a contact, or the error of a call cut off.
+    assert ids[:5] == [r.id for r in results[:5] if isinstance(r, bsg_async.Contact)]
+    for position, result in enumerate(results):
+        if isinstance(result, bsg_async.Contact):
+            assert ids[position] == result.id
+        else:
+            assert isinstance(result, bsg_async.ClientClosedError)
+    assert "get_many: the client was closed; the items from" in str(info.value)
+
+
+async def test_a_failing_input_raises_in_its_place(
+    client: bsg_async.Client, api: respx.MockRouter
+) -> None:
+    """The input's own error comes after the results of the items read before it."""
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight())
+
+    def ids() -> Iterator[int]:
+        yield from range(1, 8)
+        raise LookupError("the id file is truncated")
+
+    seen: list[int] = []
+    with pytest.raises(LookupError, match="truncated"):
+        async for contact in client.contacts.get_many(ids(), concurrency=3):
+            seen.append(contact.id)
+    assert list(range(1, 8)) == seen
+
+
 async def test_get_many_async_input(client: bsg_async.Client, api: respx.MockRouter) -> None:
     """An async iterable of ids works too."""
     api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight())
