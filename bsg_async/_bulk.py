@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sys
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -51,6 +52,9 @@ R = TypeVar("R")
 
 # Results started and not yet handed out, as a multiple of the concurrency.
 WINDOW_FACTOR = 16
+
+# ``_Run.wanted`` of a consumer that takes whichever result ends first.
+_ANY = -2
 
 # Producer tasks on asyncio, kept until they end (the loop holds tasks weakly).
 _PRODUCERS: set[Any] = set()
@@ -138,7 +142,9 @@ class _Run:
         self.outcomes: dict[int, Any] = {}
         self.limiter = anyio.Semaphore(concurrency, fast_acquire=True)
         self.room = anyio.Semaphore(window, fast_acquire=True)
-        self.wanted = -1  # the index the consumer waits for
+        self.wanted = -1  # the index the consumer waits for, or _ANY
+        #: Indexes in the order their calls ended (``as_completed()`` only).
+        self.arrived: deque[int] | None = None
         self.wake = anyio.Event()
         self.finished = anyio.Event()
         self.started = 0  # items read from the input and started
@@ -150,7 +156,9 @@ class _Run:
 
     def settle(self, position: int, outcome: object) -> None:
         self.outcomes[position] = outcome
-        if position == self.wanted:
+        if self.arrived is not None:
+            self.arrived.append(position)
+        if self.wanted in (position, _ANY):
             self.wake.set()
 
     def stop(self) -> None:
@@ -346,12 +354,57 @@ class BulkIterator(Tabular, Generic[R]):
         if span is not None and self._telemetry is not None:
             self._telemetry.end_bulk(span, self._next_index, error)
 
-    async def __anext__(self) -> R:
-        run = self._run
-        if run is None:
+    def as_completed(self) -> AsyncIterator[tuple[int, R]]:
+        """The results as their calls end, each with its index in the input.
+
+        ::
+
+            async for index, contact in client.contacts.get_many(ids).as_completed():
+                rows[index] = contact
+
+        For jobs that need every result but not their order (exports): a
+        slow item (a run of retries) holds nothing back, where in input order
+        the results behind it wait for it. Failures work as with ``async
+        for``: in place with ``return_exceptions``, else ``BulkError`` at the
+        first to end (``completed`` then holds the results not yet handed
+        out). Use one way per iterator: ``async for`` or this.
+        """
+        if self._run is not None and self._run.arrived is None:
+            raise TypeError("this bulk call is already read in input order (async for)")
+        return _Completed(self)
+
+    async def _next_arrived(self) -> tuple[int, R]:
+        """The next result to end, with its index (``as_completed()``)."""
+        run = self._begin(unordered=True)
+        while not run.arrived:
             if self._done:
                 raise StopAsyncIteration
-            run = self._run = self._start()
+            if run.finished.is_set():
+                self._finish(run)
+            run.wanted, run.wake = _ANY, anyio.Event()
+            await run.wake.wait()
+        index = run.arrived.popleft()
+        result = run.outcomes.pop(index)
+        run.room.release()
+        self._next_index += 1
+        return index, await self._hand_out(run, index, result)
+
+    def _begin(self, *, unordered: bool = False) -> _Run:
+        """The run, started on the first result asked for."""
+        run = self._run
+        if run is not None:
+            return run
+        if self._done:
+            raise StopAsyncIteration
+        run = self._run = self._start()
+        if unordered:
+            run.arrived = deque()
+        return run
+
+    async def __anext__(self) -> R:
+        run = self._begin()
+        if run.arrived is not None:
+            raise TypeError("this bulk call is already read with as_completed()")
         index = self._next_index
         while index not in run.outcomes:
             if self._done:
@@ -395,10 +448,13 @@ class BulkIterator(Tabular, Generic[R]):
     async def _raise(self, run: _Run, index: int, error: BaseException) -> NoReturn:
         # Writes in flight when the item failed finish first: their outcome is known.
         await run.finished.wait()
+        # In input order, the results after the failure; as completed, all
+        # those not handed out yet.
+        after = -1 if run.arrived is not None else index
         completed: dict[int, R] = {
             later: outcome
             for later, outcome in sorted(run.outcomes.items())
-            if later > index and not isinstance(outcome, (BaseException, _Pending))
+            if later > after and not isinstance(outcome, (BaseException, _Pending))
         }
         run.outcomes.clear()
         self._done = True
@@ -450,3 +506,22 @@ class BulkIterator(Tabular, Generic[R]):
         run = self._run
         if run is not None and not run.finished.is_set():
             run.stop()
+
+
+class _Completed(Generic[R]):
+    """``BulkIterator.as_completed()``: (index, result) pairs as calls end."""
+
+    __slots__ = ("_bulk",)
+
+    def __init__(self, bulk: BulkIterator[R]) -> None:
+        self._bulk = bulk
+
+    def __aiter__(self) -> _Completed[R]:
+        return self
+
+    async def __anext__(self) -> tuple[int, R]:
+        return await self._bulk._next_arrived()  # noqa: SLF001 - its own helper
+
+    async def aclose(self) -> None:
+        """As ``BulkIterator.aclose()``."""
+        await self._bulk.aclose()

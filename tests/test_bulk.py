@@ -344,6 +344,49 @@ async def test_a_failing_input_raises_in_its_place(
     assert list(range(1, 8)) == seen
 
 
+async def test_as_completed_hands_results_out_as_they_end() -> None:
+    """Item 0 answers only after items 1-9 were handed out: each with its index, none waits."""
+    fake = FakeBSG(seed_contacts=10, duplicate_window=0)
+    ids = sorted(fake.contacts)
+    rest_handed_out = anyio.Event()
+
+    async def on_response(response: httpx.Response) -> None:
+        if _contact_id(response.request) == ids[0]:
+            await rest_handed_out.wait()
+
+    pairs: list[tuple[int, int]] = []
+    with fake.serve() as server, anyio.fail_after(10):
+        async with bsg_async.Client(
+            DEFAULT_KEY, base_url=server.base_url, event_hooks={"response": [on_response]}
+        ) as client:
+            async for index, contact in client.contacts.get_many(ids, concurrency=3).as_completed():
+                pairs.append((index, contact.id))
+                if len(pairs) == 9:
+                    rest_handed_out.set()
+    assert (0, ids[0]) == pairs[-1]
+    assert sorted(pairs) == list(enumerate(ids))
+
+
+async def test_as_completed_failures(client: bsg_async.Client, api: respx.MockRouter) -> None:
+    """Errors in place with their index; without return_exceptions, BulkError at the first."""
+    api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight(missing={4}))
+    bulk = client.contacts.get_many(range(1, 8), concurrency=2, return_exceptions=True)
+    pairs = [pair async for pair in bulk.as_completed()]
+    assert list(range(7)) == sorted(index for index, _ in pairs)
+    failed = {index: type(result) for index, result in pairs if isinstance(result, Exception)}
+    assert {3: bsg_async.NotFoundError} == failed
+    with pytest.raises(bsg_async.BulkError) as info:
+        async for _ in client.contacts.get_many(range(1, 8), concurrency=1).as_completed():
+            pass
+    assert (3, {}) == (info.value.index, info.value.completed)
+    # One way per iterator.
+    ordered = client.contacts.get_many(range(1, 3))
+    assert 1 == (await ordered.__anext__()).id
+    with pytest.raises(TypeError, match="already read in input order"):
+        ordered.as_completed()
+    await ordered.aclose()
+
+
 async def test_get_many_async_input(client: bsg_async.Client, api: respx.MockRouter) -> None:
     """An async iterable of ids works too."""
     api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight())
