@@ -166,6 +166,7 @@ def bench(session: nox.Session) -> None:
         "bench_memory",
         "bench_loopback",
         "bench_contenders",
+        "bench_faults",
         "bench_telemetry",
         "token_waits",
         "bench_emulator",

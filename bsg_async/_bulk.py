@@ -17,8 +17,6 @@ drops it, or a failure ends the call; calls already in flight then finish
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import sys
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -34,8 +32,8 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import anyio
-import sniffio
 
+from bsg_async._background import spawn
 from bsg_async._call import BACKOFF
 from bsg_async._errors import BSGError, BulkError, ClientClosedError
 from bsg_async._frames import Tabular
@@ -55,9 +53,6 @@ WINDOW_FACTOR = 16
 
 # ``_Run.wanted`` of a consumer that takes whichever result ends first.
 _ANY = -2
-
-# Producer tasks on asyncio, kept until they end (the loop holds tasks weakly).
-_PRODUCERS: set[Any] = set()
 
 
 class _Pending:
@@ -245,28 +240,18 @@ class _Run:
                     later_scope.cancel()
 
 
-def _spawn(producer: Callable[[], Awaitable[None]]) -> None:
-    """Run ``producer`` in a task of its own, in a copy of the caller's context."""
-    if sniffio.current_async_library() == "trio":
-        import trio  # noqa: PLC0415 - only where trio runs
-
-        trio.lowlevel.spawn_system_task(producer, context=contextvars.copy_context())
-        return
-    asyncio = sys.modules["asyncio"]  # running: loaded
-    task = asyncio.get_running_loop().create_task(producer())
-    _PRODUCERS.add(task)
-    task.add_done_callback(_PRODUCERS.discard)
-
-
 class BulkIterator(Tabular, Generic[R]):
     """The results of a bulk call (``get_many``, ``create_many``), in input order.
 
     ``async for result in client.contacts.get_many(ids)`` runs the calls,
     ``concurrency`` at a time, and yields each result in the input's order;
     ``await ....collect()`` returns them as a list and ``await ....to_pandas()``
-    as a DataFrame. Nothing is sent before iteration starts; ``aclose()`` (or
+    as a DataFrame; ``.as_completed()`` yields ``(index, result)`` pairs as
+    the calls end instead. Nothing is sent before iteration starts. The calls
+    slide: as one ends the next item starts, while the loop still reads
+    earlier results, up to ``concurrency * 16`` ahead of it. ``aclose()`` (or
     leaving the loop) stops it: no further input is read and nothing more is
-    sent.
+    sent; reads in flight are cancelled, creates in flight finish.
 
     Without ``return_exceptions`` the first failure raises ``BulkError`` with
     the item's ``index``, its ``cause`` and the later items that succeeded
@@ -293,8 +278,8 @@ class BulkIterator(Tabular, Generic[R]):
     ) -> None:
         self._func = func
         self._what = what
-        # The bulk call's span (a parent of its items' spans), made on the
-        # first window and ended when the results end or the iterator closes.
+        # The bulk call's span (a parent of its items' spans), made when the
+        # run starts and ended when the results end or the iterator closes.
         self._telemetry = telemetry if telemetry is not None and telemetry.active() else None
         self._operation = operation or what
         self._span: Any = None
@@ -346,7 +331,7 @@ class BulkIterator(Tabular, Generic[R]):
             if self._span is None:
                 self._span = self._telemetry.start_bulk(self._operation)
             tracing = self._telemetry.within(self._span)
-        _spawn(lambda: run.produce(tracing))
+        spawn(lambda: run.produce(tracing))
         return run
 
     def _end_span(self, error: BaseException | None = None) -> None:

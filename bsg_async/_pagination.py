@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 import anyio
 
+from bsg_async._background import Background
 from bsg_async._errors import BSGError, PagingError
 from bsg_async._frames import Tabular
 from bsg_async._progress import progress_bar, set_total
@@ -39,18 +40,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "PAGING_KEYWORDS",
-    "PREFETCH_WINDOW",
     "ItemIterator",
     "PageIterator",
     "PageStream",
     "Paginator",
     "PagingOptions",
 ]
-
-# A prefetch window spans this many times ``prefetch`` pages, with at most
-# ``prefetch`` requests in flight: only the window's tail runs below full
-# concurrency, and at most one window is fetched beyond where a consumer stops.
-PREFETCH_WINDOW = 2
 
 # What forgetting ``async`` says (``await`` of an iterator, or a plain ``for``).
 _NOT_AWAITABLE = (
@@ -300,25 +295,49 @@ class PageIterator(Generic[T]):
     """Async iterator of a paginator's pages (``Paginator.pages()``).
 
     A plain object rather than an async generator: abandoning it (``break``,
-    cancellation) leaves nothing to finalise, and no request is in flight
-    between two ``__anext__`` calls.
+    cancellation) leaves nothing to finalise. Without ``prefetch`` no request
+    is in flight between two ``__anext__`` calls.
 
-    With ``prefetch`` > 1, once the first page has told the total, the next
-    pages are fetched in windows of ``2 * prefetch`` pages, ``prefetch``
-    requests at a time. Every request of a window ends before its pages are
-    handed out, so no task runs while the consumer holds a page, and pages
-    still come out in offset order.
+    With ``prefetch`` > 1, once the first page has told the total,
+    ``prefetch`` requests stay in flight: as each page is handed out the next
+    request starts, in a task of the SDK's own (as ``stream()`` does in a
+    task group you hold). Pages still come out in offset order; ``aclose()``
+    or dropping the iterator (``break``) cancels what is in flight.
     """
 
     def __init__(self, paginator: Paginator[T]) -> None:
+        self._paginator = paginator
         self._fetch = paginator._fetch  # noqa: SLF001 - same module
         self._prefetch = paginator.prefetch
         self._cursor = _Cursor[T](paginator.page_size, paginator.offset, paginator.limit)
-        # Fetched pages (or the error a page raised) waiting to be handed out.
-        self._ready: deque[tuple[int, int, Page[T] | BSGError]] = deque()
+        # With prefetch: the sliding window's pages, and the task fetching them.
+        self._stream: PageStream[T] | None = None
+        self._producer: Background | None = None
 
     def __aiter__(self) -> PageIterator[T]:
         return self
+
+    async def _slide(self) -> Page[T]:
+        """The next page from the sliding window (``prefetch`` > 1)."""
+        stream = self._stream
+        if stream is None:
+            stream = self._stream = PageStream(self._paginator)
+            self._producer = Background(stream._produce)  # noqa: SLF001 - same module
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            self._cursor.done = True
+            stream.close()
+            producer = self._producer
+            if producer is not None:
+                await producer.finished.wait()
+                if producer.error is not None:
+                    raise producer.error from None
+            raise
+        except BSGError:
+            self._cursor.done = True
+            stream.close()
+            raise
 
     async def _attempt(self, offset: int, count: int) -> Page[T] | BSGError:
         """One page, or the error it raised (handed out in its turn)."""
@@ -327,53 +346,32 @@ class PageIterator(Generic[T]):
         except BSGError as exc:
             return exc
 
-    async def _fill(self) -> None:
-        """Fetch the next page, or the next window of pages when prefetching."""
-        cursor = self._cursor
-        window = 1 if self._prefetch <= 1 else self._prefetch * PREFETCH_WINDOW
-        # An empty plan: the total says we are done; one request confirms it.
-        plan = cursor.plan(cursor.offset, window) or [(cursor.offset, cursor.ask(cursor.remaining))]
-        if len(plan) == 1:
-            offset, ask = plan[0]
-            self._ready.append((offset, ask, await self._attempt(offset, ask)))
-            return
-        results: list[Page[T] | BSGError | None] = [None] * len(plan)
-        limiter = anyio.Semaphore(self._prefetch, fast_acquire=True)
-
-        async def one(index: int, at: int, count: int) -> None:
-            async with limiter:
-                results[index] = await self._attempt(at, count)
-
-        async with anyio.create_task_group() as group:
-            for index, (at, count) in enumerate(plan):
-                group.start_soon(one, index, at, count)
-        for (at, count), result in zip(plan, results, strict=True):
-            assert result is not None  # noqa: S101 - every task stored its result
-            self._ready.append((at, count, result))
-
     async def __anext__(self) -> Page[T]:
         cursor = self._cursor
         if cursor.done:
             raise StopAsyncIteration
-        if self._ready and self._ready[0][0] != cursor.offset:
-            # A page held more or fewer rows than planned: the prefetched
-            # offsets no longer line up, so fetch again from where we are.
-            self._ready.clear()
-        if not self._ready:
-            await self._fill()
-        try:
-            page = cursor.take(*self._ready.popleft())
-        finally:
-            if cursor.done:
-                self._ready.clear()
+        if self._prefetch > 1:
+            return await self._slide()
+        offset, ask = cursor.offset, cursor.ask(cursor.remaining)
+        page = cursor.take(offset, ask, await self._attempt(offset, ask))
         if page is None:
             raise StopAsyncIteration
         return page
 
     async def aclose(self) -> None:
-        """Stop early; no further page is requested."""
+        """Stop early; no further page is requested (those in flight are cancelled)."""
         self._cursor.done = True
-        self._ready.clear()
+        if self._producer is not None:
+            await self._producer.aclose()
+        if self._stream is not None:
+            self._stream.close()
+
+    def __del__(self) -> None:
+        # Dropped unclosed (``break``): cancel the requests in flight.
+        if self._producer is not None:
+            self._producer.stop()
+        if self._stream is not None:
+            self._stream.close()
 
 
 class ItemIterator(Generic[T]):
@@ -444,6 +442,11 @@ class PageStream(Generic[T]):
 
     def __aiter__(self) -> PageStream[T]:
         return self
+
+    def close(self) -> None:
+        """Stop receiving pages (the producer's next send fails)."""
+        self._done = True
+        self._receive.close()
 
     async def __anext__(self) -> Page[T]:
         if self._done:
