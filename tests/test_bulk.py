@@ -545,6 +545,32 @@ async def test_prefetch_break_stops_requests(
     assert offsets in (list(range(0, 900, 100)), list(range(0, 1000, 100)))
 
 
+async def test_prefetch_hands_each_page_out_as_it_arrives() -> None:
+    """The third page answers only once the loop holds the second: pages are not held back.
+
+    Fetched in windows, the second page would wait for the third, which
+    waits for the loop: the walk would never end.
+    """
+    fake = FakeBSG(seed_contacts=75, duplicate_window=0)
+    second_page_read = anyio.Event()
+
+    async def on_response(response: httpx.Response) -> None:
+        if response.request.url.params.get("page[offset]") == "30":
+            await second_page_read.wait()
+
+    got: list[int] = []
+    with fake.serve() as server, anyio.fail_after(10):
+        async with bsg_async.Client(
+            DEFAULT_KEY, base_url=server.base_url, event_hooks={"response": [on_response]}
+        ) as client:
+            async for contact in client.contacts.list(page_size=15, prefetch=4):
+                got.append(contact.id)
+                if len(got) == 16:  # the first row of the second page
+                    second_page_read.set()
+    assert sorted(fake.contacts) == sorted(got)
+    assert 75 == len(got)
+
+
 async def test_prefetch_error_keeps_earlier_pages(
     client: bsg_async.Client, api: respx.MockRouter, clock: FakeClock
 ) -> None:
