@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,7 +23,7 @@ import sniffio
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["Background", "spawn"]
+__all__ = ["Background", "loop_caller", "spawn"]
 
 # Tasks started on asyncio, kept until they end (the loop holds tasks weakly).
 _TASKS: set[Any] = set()
@@ -44,6 +45,33 @@ def spawn(work: Callable[[], Awaitable[None]]) -> None:
     task.add_done_callback(_TASKS.discard)
 
 
+def loop_caller() -> Callable[[Callable[[], None]], None]:
+    """A function that runs a callback on the running loop's thread.
+
+    At once when called from that thread, else soon on it: a finaliser may
+    run in any thread (the garbage collector runs where memory is
+    allocated), and cancel scopes and streams are not thread-safe.
+    """
+    home = threading.get_ident()
+    later: Callable[[Callable[[], None]], object]
+    if sniffio.current_async_library() == "trio":
+        import trio  # noqa: PLC0415 - only where trio runs
+
+        later = trio.lowlevel.current_trio_token().run_sync_soon
+    else:
+        later = sys.modules["asyncio"].get_running_loop().call_soon_threadsafe
+
+    def call(callback: Callable[[], None]) -> None:
+        if threading.get_ident() == home:
+            callback()
+            return
+        # The loop may be closed, or the trio run over: nothing left to stop.
+        with contextlib.suppress(Exception):
+            later(callback)
+
+    return call
+
+
 class Background:
     """``work`` running in a task of its own until it ends or ``stop()`` is called.
 
@@ -56,6 +84,7 @@ class Background:
         self._scope = anyio.CancelScope()
         self.finished = anyio.Event()
         self.error: Exception | None = None
+        self._call = loop_caller()
         spawn(self._run)
 
     async def _run(self) -> None:
@@ -67,10 +96,16 @@ class Background:
         finally:
             self.finished.set()
 
-    def stop(self) -> None:
-        """Cancel the work (callable from a finaliser: never raises)."""
-        with contextlib.suppress(RuntimeError):  # the loop is already gone
-            self._scope.cancel()
+    def stop(self, then: Callable[[], None] | None = None) -> None:
+        """Cancel the work, then run ``then``: from any thread, never raising (finalisers)."""
+
+        def cancel() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is already gone
+                self._scope.cancel()
+                if then is not None:
+                    then()
+
+        self._call(cancel)
 
     async def aclose(self) -> None:
         """Cancel the work and wait for it to end."""

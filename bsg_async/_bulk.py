@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import anyio
 
-from bsg_async._background import spawn
+from bsg_async._background import loop_caller, spawn
 from bsg_async._call import BACKOFF
 from bsg_async._errors import BSGError, BulkError, ClientClosedError
 from bsg_async._frames import Tabular
@@ -148,6 +148,7 @@ class _Run:
         self.stopped_by: BaseException | None = None
         self.feeding = anyio.CancelScope()
         self.scopes: dict[int, anyio.CancelScope] = {}
+        self._call = loop_caller()
 
     def settle(self, position: int, outcome: object) -> None:
         self.outcomes[position] = outcome
@@ -157,14 +158,18 @@ class _Run:
             self.wake.set()
 
     def stop(self) -> None:
-        """Start nothing more; cancel the reads in flight (writes finish)."""
-        try:
+        """Start nothing more; cancel the reads in flight (writes finish).
+
+        Callable from any thread (a finaliser), never raising.
+        """
+        self._call(self._stop_here)
+
+    def _stop_here(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is already gone
             self.feeding.cancel()
             if self.cancel_reads:
                 for scope in list(self.scopes.values()):
                     scope.cancel()
-        except RuntimeError:  # pragma: no cover - the loop is already gone
-            pass
 
     def end(self) -> None:
         self.finished.set()

@@ -368,10 +368,8 @@ class PageIterator(Generic[T]):
 
     def __del__(self) -> None:
         # Dropped unclosed (``break``): cancel the requests in flight.
-        if self._producer is not None:
-            self._producer.stop()
-        if self._stream is not None:
-            self._stream.close()
+        if self._producer is not None and self._stream is not None:
+            self._producer.stop(then=self._stream.close)
 
 
 class ItemIterator(Generic[T]):
