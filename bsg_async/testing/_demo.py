@@ -33,7 +33,11 @@ async def _faulty_walk(
     total = len(fake.contacts)
     fake.faults = Faults.mixed(fault_rate, seed=7, retry_after=0.05)
     before = fake.stats.copy()
-    walk = [c.id async for c in client.contacts.list(page_size=250, prefetch=4)]
+    # One request in five fails here: with the default 3 retries a page would
+    # fail all four tries about once in 600 (a 22-page walk: 1 run in 30).
+    # Ten retries make that about once in 50 million.
+    patient = client.with_options(max_retries=10)
+    walk = [c.id async for c in patient.contacts.list(page_size=250, prefetch=4)]
     faults = {kind: fake.stats[f"fault:{kind}"] - before[f"fault:{kind}"] for kind in _FAULT_KINDS}
     fake.faults = Faults()
     if len(walk) != total or len(set(walk)) != total:
