@@ -61,6 +61,9 @@ class _Pending:
 
 _PENDING = _Pending()
 
+# What ``_Source.read`` returns once the input is exhausted.
+_END = object()
+
 
 class _Slot:
     """One item's place among the ``concurrency`` in flight.
@@ -100,13 +103,13 @@ class _Source:
         self._prepare = prepare
 
     async def read(self) -> Any:  # noqa: ANN401 - an input item, of any type
-        """The next input item through ``prepare``, or ``_PENDING`` at the end."""
+        """The next input item through ``prepare``, or ``_END`` at the end."""
         if self._sync is not None:
-            item = next(self._sync, _PENDING)
+            item = next(self._sync, _END)
         else:
             assert self._async is not None  # noqa: S101
-            item = await anext(self._async, _PENDING)
-        if item is _PENDING or self._prepare is None:
+            item = await anext(self._async, _END)
+        if item is _END or self._prepare is None:
             return item
         return self._prepare(item)
 
@@ -143,7 +146,6 @@ class _Run:
         self.wake = anyio.Event()
         self.finished = anyio.Event()
         self.started = 0  # items read from the input and started
-        self.failed_at: int | None = None
         #: Why the producer stopped early (the input raised, the client closed).
         self.stopped_by: BaseException | None = None
         self.feeding = anyio.CancelScope()
@@ -156,6 +158,19 @@ class _Run:
             self.arrived.append(position)
         if self.wanted in (position, _ANY):
             self.wake.set()
+
+    def ready(self, wanted: int) -> int | None:
+        """The index to hand out next: ``wanted`` once it ended (any, for ``_ANY``)."""
+        if wanted == _ANY:
+            return self.arrived[0] if self.arrived else None
+        return wanted if wanted in self.outcomes else None
+
+    def take(self, index: int) -> object:
+        """Hand out the outcome at ``index``: one more item may start."""
+        if self.arrived:
+            self.arrived.popleft()  # as completed, ``index`` is the oldest
+        self.room.release()
+        return self.outcomes.pop(index)
 
     def stop(self) -> None:
         """Start nothing more; cancel the reads in flight (writes finish).
@@ -188,19 +203,21 @@ class _Run:
             self.end()
 
     async def _feed(self, group: anyio.abc.TaskGroup) -> None:
-        while self.failed_at is None and self.stopped_by is None:
+        # Every way to stop (aclose, a dropped iterator, a failure, a closed
+        # client) cancels ``feeding``; its flag is checked after each wait too,
+        # since a free slot is taken without a checkpoint, and trio may hand
+        # one over before it delivers the cancellation.
+        while not self.feeding.cancel_called:
             await self.room.acquire()
             try:
                 item = await self._source.read()
             except Exception as exc:  # noqa: BLE001 - the input's own error, raised in its place
                 self.stopped_by = exc
                 return
-            if item is _PENDING:
+            if item is _END:
                 return
             await self.limiter.acquire()
-            # Stopped while waiting (trio may hand the slot over before it
-            # delivers the cancellation): start nothing.
-            if self.feeding.cancel_called or self.failed_at is not None or self.stopped_by:
+            if self.feeding.cancel_called:
                 return
             scope = anyio.CancelScope()
             self.scopes[self.started] = scope
@@ -235,7 +252,6 @@ class _Run:
         # a bug, and stops the call as without the option.
         if self._return_exceptions and isinstance(exc, BSGError):
             return
-        self.failed_at = position if self.failed_at is None else min(self.failed_at, position)
         self.feeding.cancel()
         if self.cancel_reads:
             # Items before the failure still finish and are yielded; only
@@ -365,17 +381,18 @@ class BulkIterator(Tabular, Generic[R]):
 
     async def _next_arrived(self) -> tuple[int, R]:
         """The next result to end, with its index (``as_completed()``)."""
-        run = self._begin(unordered=True)
-        while not run.arrived:
+        return await self._take(self._begin(unordered=True), _ANY)
+
+    async def _take(self, run: _Run, wanted: int) -> tuple[int, R]:
+        """The result at index ``wanted`` (or the next to end, ``_ANY``), with its index."""
+        while (index := run.ready(wanted)) is None:
             if self._done:
                 raise StopAsyncIteration
             if run.finished.is_set():
                 self._finish(run)
-            run.wanted, run.wake = _ANY, anyio.Event()
+            run.wanted, run.wake = wanted, anyio.Event()
             await run.wake.wait()
-        index = run.arrived.popleft()
-        result = run.outcomes.pop(index)
-        run.room.release()
+        result = run.take(index)
         self._next_index += 1
         return index, await self._hand_out(run, index, result)
 
@@ -395,18 +412,7 @@ class BulkIterator(Tabular, Generic[R]):
         run = self._begin()
         if run.arrived is not None:
             raise TypeError("this bulk call is already read with as_completed()")
-        index = self._next_index
-        while index not in run.outcomes:
-            if self._done:
-                raise StopAsyncIteration
-            if run.finished.is_set():
-                self._finish(run)
-            run.wanted, run.wake = index, anyio.Event()
-            await run.wake.wait()
-        result = run.outcomes.pop(index)
-        run.room.release()
-        self._next_index += 1
-        return await self._hand_out(run, index, result)
+        return (await self._take(run, self._next_index))[1]
 
     async def _hand_out(self, run: _Run, index: int, result: object) -> R:
         """``result`` as the next item, or the error it stands for."""
