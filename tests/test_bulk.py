@@ -387,6 +387,72 @@ async def test_as_completed_failures(client: bsg_async.Client, api: respx.MockRo
     await ordered.aclose()
 
 
+async def test_aclose_input_errors_and_as_completed_failures_over_a_socket() -> None:
+    """The respx tests above, against the served emulator: aclose, a failing input, as_completed.
+
+    Requests are held in the client's own request hooks, before they go out.
+    """
+    fake = FakeBSG(seed_contacts=12, duplicate_window=0)
+    ids = sorted(fake.contacts)
+    missing = 1  # no contact has id 1: 422 "Invalid contact id"
+    release = anyio.Event()
+    answered: list[int] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        if request.method == "POST":
+            if json.loads(request.content)["phone"] != 61401629800:
+                await release.wait()
+        elif _contact_id(request) in ids[1:9]:
+            await anyio.sleep_forever()
+
+    async def on_response(response: httpx.Response) -> None:
+        if response.request.method == "POST":
+            answered.append(json.loads(response.request.content)["phone"])
+
+    with fake.serve() as server, anyio.fail_after(10):
+        async with bsg_async.Client(
+            DEFAULT_KEY,
+            base_url=server.base_url,
+            event_hooks={"request": [on_request], "response": [on_response]},
+        ) as client:
+            creates = client.contacts.create_many(
+                [{"phone": 61401629800 + n} for n in range(9)], concurrency=3
+            )
+            reads = client.contacts.get_many(ids[:9], concurrency=3)
+            assert 61401629800 == (await creates.__anext__()).phone
+            assert ids[0] == (await reads.__anext__()).id
+            await reads.aclose()  # the reads held in flight are cancelled
+            async with anyio.create_task_group() as group:
+                group.start_soon(creates.aclose)
+                await anyio.wait_all_tasks_blocked()
+                assert [61401629800] == answered  # aclose waits for the creates in flight
+                release.set()
+            assert 4 == len(answered)  # 1 handed out + 3 in flight (concurrency 3), no more
+            assert [] == [r async for r in creates]
+            assert [] == [r async for r in reads]
+
+            def truncated() -> Iterator[int]:
+                yield from ids[9:]
+                raise LookupError("the id file is truncated")
+
+            seen: list[int] = []
+            with pytest.raises(LookupError, match="truncated"):
+                async for contact in client.contacts.get_many(truncated(), concurrency=2):
+                    seen.append(contact.id)
+            assert ids[9:] == seen
+
+            wanted = [ids[9], missing, ids[10], ids[11]]
+            bulk = client.contacts.get_many(wanted, concurrency=2, return_exceptions=True)
+            pairs = [pair async for pair in bulk.as_completed()]
+            assert [0, 1, 2, 3] == sorted(index for index, _ in pairs)
+            failed = {i: type(r) for i, r in pairs if isinstance(r, bsg_async.BSGError)}
+            assert {1: bsg_async.NotFoundError} == failed
+            with pytest.raises(bsg_async.BulkError) as info:
+                async for _ in client.contacts.get_many(wanted, concurrency=1).as_completed():
+                    pass
+            assert (1, {}) == (info.value.index, info.value.completed)
+
+
 async def test_get_many_async_input(client: bsg_async.Client, api: respx.MockRouter) -> None:
     """An async iterable of ids works too."""
     api.get(path__regex=r"/contacts/\d+").mock(side_effect=InFlight())
